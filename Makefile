@@ -1,0 +1,46 @@
+# Quick start: `make run` (set-up + an edge node on the defaults) and `make test` (set-up + suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_TEST := dcmtk dicom3tools
+APT_BENCH := orthanc
+export TCP_NODELAY := 1
+
+.PHONY: run test setup setup-test lint bench lock clean
+
+run: setup
+	$(BIN)/mekong serve --mode edge --data ./data
+
+test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || tools/apt-ensure.sh python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+setup-test: setup
+	tools/apt-ensure.sh $(APT_TEST)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup-test
+	tools/apt-ensure.sh $(APT_BENCH)
+	$(BIN)/python -m tools.bench.dimse
+
+# Re-pin every dependency after changing pyproject.toml.
+lock: setup
+	$(BIN)/pip freeze --exclude-editable | grep -v '^mekong' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""The archive: the one path by which an instance becomes stored (DIMSE, STOW, imports).
+
+Order of work, which is what makes an acknowledgement safe (see docs/architecture.md):
+validate the bytes → write the blob durably → the index writer fsyncs folders and commits the
+row (group commit) → only then does the caller answer success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from enum import Enum
+
+from mekong.shared.db.index import Index
+from mekong.shared.db.writer import Outcome, Submission
+from mekong.shared.dicom.header import InstanceRecord, InvalidInstance, parse_header, record_from
+from mekong.shared.dicom.integrity import IncompleteDataset, check_complete
+from mekong.shared.dicom.part10 import split_part10
+from mekong.shared.storage.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+_COMMIT_TIMEOUT = 120.0
+
+
+class Failure(Enum):
+    INVALID = "invalid"  # the data: cannot be understood or lacks key attributes
+    OUT_OF_RESOURCES = "out of resources"  # disk full or the index cannot be written
+    INTERNAL = "internal error"
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    sop_uid: str = ""
+    sop_class_uid: str = ""
+    outcome: Outcome | None = None
+    failure: Failure | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class Archive:
+    def __init__(self, index: Index, blobs: BlobStore, loop: asyncio.AbstractEventLoop) -> None:
+        self.index = index
+        self.blobs = blobs
+        self.loop = loop
+
+    async def store(self, part10: bytes, source: str = "") -> StoreResult:
+        """Store from async code (STOW-RS, imports); blocking work runs in a thread."""
+        return await asyncio.to_thread(self.store_blocking, part10, source)
+
+    def store_blocking(
+        self, part10: bytes, source: str = "", expected_sop_uid: str | None = None
+    ) -> StoreResult:
+        """Store from a worker thread (DIMSE association threads). Never raises."""
+        try:
+            record = self._validate(part10, expected_sop_uid)
+        except (InvalidInstance, IncompleteDataset) as exc:
+            log.warning("refused instance from %s: %s", source or "?", exc)
+            return StoreResult(failure=Failure.INVALID, message=str(exc))
+        try:
+            return self._write(part10, record, source)
+        except OSError as exc:
+            log.error("cannot store %s from %s: %s", record.sop_uid, source or "?", exc)
+            failure = Failure.OUT_OF_RESOURCES if _is_resource_error(exc) else Failure.INTERNAL
+            return StoreResult(
+                record.sop_uid, record.sop_class_uid, failure=failure, message=str(exc)
+            )
+        except Exception as exc:
+            log.exception("cannot store %s from %s", record.sop_uid, source or "?")
+            message = f"index write failed: {exc}"
+            return StoreResult(
+                record.sop_uid,
+                record.sop_class_uid,
+                failure=Failure.OUT_OF_RESOURCES,
+                message=message,
+            )
+
+    def _validate(self, part10: bytes, expected_sop_uid: str | None) -> InstanceRecord:
+        offset, syntax = split_part10(part10)
+        check_complete(memoryview(part10)[offset:], syntax)
+        record = record_from(parse_header(part10))
+        if expected_sop_uid and record.sop_uid != expected_sop_uid.strip():
+            raise InvalidInstance(
+                f"SOP Instance UID in the dataset ({record.sop_uid}) differs from the "
+                f"Affected SOP Instance UID of the request ({expected_sop_uid})"
+            )
+        return record
+
+    def _write(self, part10: bytes, record: InstanceRecord, source: str) -> StoreResult:
+        blob = self.blobs.write(part10)
+        submission = Submission(record, blob.digest, blob.size, blob.path, source[:16])
+        assert self.index.writer is not None, "index writer not started"
+        future = asyncio.run_coroutine_threadsafe(self.index.writer.submit(submission), self.loop)
+        try:
+            result = future.result(timeout=_COMMIT_TIMEOUT)
+        except (Exception, FutureTimeout):
+            if blob.created:
+                self.blobs.delete(blob.digest)
+            raise
+        if result.unreferenced_digest and (
+            result.unreferenced_digest != blob.digest or blob.created
+        ):
+            self.blobs.delete(result.unreferenced_digest)
+        return StoreResult(record.sop_uid, record.sop_class_uid, outcome=result.outcome)
+
+
+def _is_resource_error(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMFILE, errno.ENFILE)

@@ -1,0 +1,132 @@
+"""The ``mekong`` command: run a node and administer its data directory.
+
+``mekong serve`` runs an edge or hub node (RIS-2.1); ``mekong ae`` manages the table of known
+DICOM AEs and what each may do (PACS-3, SEC), effective on a running node within a second.
+Exit status 2 and one line on stderr for a bad configuration or argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from mekong.shared.config import ConfigError, NodeConfig, is_valid_ae_title, load_config
+from mekong.shared.db.index import Index, RemoteAE
+from mekong.shared.dimse.policy import SERVICES
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"mekong: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mekong", description="Mekong RIS-PACS node")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run a node")
+    serve.add_argument("--mode", choices=["edge", "hub"])
+    serve.add_argument("--data", type=Path, help="data directory (default ./data)")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument("--bind", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--http-port", type=int)
+    serve.add_argument("--dicom-port", type=int)
+    serve.add_argument("--hl7-port", type=int)
+    serve.add_argument("--ae-title")
+    serve.add_argument("--log-level")
+    serve.set_defaults(run=_serve)
+
+    ae = commands.add_parser("ae", help="known DICOM application entities")
+    ae_commands = ae.add_subparsers(required=True, metavar="ACTION")
+    add = ae_commands.add_parser("add", help="add or update an AE")
+    add.add_argument("title")
+    add.add_argument("--host", required=True)
+    add.add_argument("--port", type=int, required=True)
+    add.add_argument(
+        "--allow", default=",".join(SERVICES), help=f"comma list of {','.join(SERVICES)}"
+    )
+    add.add_argument("--fuzzy", action="store_true", help="accent-folded C-FIND name matching")
+    add.add_argument("--description", default="")
+    add.set_defaults(run=_ae_add)
+    listing = ae_commands.add_parser("list", help="list AEs")
+    listing.set_defaults(run=_ae_list)
+    remove = ae_commands.add_parser("remove", help="remove an AE")
+    remove.add_argument("title")
+    remove.set_defaults(run=_ae_remove)
+    for sub in (add, listing, remove):
+        sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mekong.shared import logs
+    from mekong.shared.node import Node
+
+    config = load_config(
+        args.config,
+        {
+            "mode": args.mode,
+            "data_dir": args.data,
+            "bind": args.bind,
+            "log_level": args.log_level,
+            "http.port": args.http_port,
+            "dicom.port": args.dicom_port,
+            "hl7.port": args.hl7_port,
+            "dicom.ae_title": args.ae_title,
+        },
+    )
+    logs.configure(config.log_level)
+    asyncio.run(Node(config).run())
+    return 0
+
+
+async def _with_index(data: Path, work):  # type: ignore[no-untyped-def]
+    config = NodeConfig(data_dir=data)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    index = await Index.open(config.index_path)
+    try:
+        return await work(index)
+    finally:
+        await index.close()
+
+
+def _ae_add(args: argparse.Namespace) -> int:
+    if not is_valid_ae_title(args.title):
+        raise ConfigError(f"AE title must be 1-16 printable ASCII characters: {args.title!r}")
+    allow = frozenset(s.strip().lower() for s in args.allow.split(",") if s.strip())
+    unknown = allow - set(SERVICES)
+    if unknown:
+        raise ConfigError(f"--allow: unknown service(s) {', '.join(sorted(unknown))}")
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be 1..65535, got {args.port}")
+    ae = RemoteAE(args.title, args.host, args.port, allow, args.fuzzy, args.description)
+    asyncio.run(_with_index(args.data, lambda index: index.save_remote_ae(ae)))
+    print(f"{ae.title} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}")
+    return 0
+
+
+def _ae_list(args: argparse.Namespace) -> int:
+    aes = asyncio.run(_with_index(args.data, lambda index: index.remote_aes()))
+    for ae in aes:
+        fuzzy = " fuzzy" if ae.fuzzy_find else ""
+        print(f"{ae.title:16} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}{fuzzy}")
+    return 0
+
+
+def _ae_remove(args: argparse.Namespace) -> int:
+    removed = asyncio.run(_with_index(args.data, lambda index: index.remove_remote_ae(args.title)))
+    if not removed:
+        print(f"mekong: no AE named {args.title!r}", file=sys.stderr)
+        return 1
+    print(f"removed {args.title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Typed, validated node configuration: defaults < TOML file < command-line flags.
+
+One frozen object describes a node; every component reads its settings from it. A bad value
+raises :class:`ConfigError` with a message naming the key, which the CLI prints as one line
+before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODES = ("edge", "hub")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+UNKNOWN_CALLER_POLICIES = ("accept", "reject")
+DUPLICATE_POLICIES = ("keep_first", "replace")
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: no backslash, no control
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DicomConfig:
+    port: int = 11112
+    ae_title: str = "MEKONG"
+    unknown_callers: str = "accept"
+    duplicate_policy: str = "keep_first"
+    max_pdu: int = 0  # 0 = unlimited
+    network_timeout: float = 30.0
+    max_associations: int = 32
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class Hl7Config:
+    port: int = 2575
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    mode: str = "edge"
+    data_dir: Path = Path("data")
+    bind: str = "127.0.0.1"
+    log_level: str = "INFO"
+    dicom: DicomConfig = field(default_factory=DicomConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    hl7: Hl7Config = field(default_factory=Hl7Config)
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+_SECTIONS = {"dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config}
+
+
+def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> NodeConfig:
+    """Build the node configuration.
+
+    ``overrides`` uses dotted keys (``"dicom.port"``, ``"mode"``); ``None`` values are ignored so
+    unset command-line flags fall through to the file and the defaults.
+    """
+    raw: dict[str, Any] = _read_toml(file) if file else {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, key, value)
+    config = _build(raw)
+    validate(config)
+    return config
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    target = raw
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
+
+
+def _build(raw: dict[str, Any]) -> NodeConfig:
+    top: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            top[key] = _section(_SECTIONS[key], key, value)
+        elif key in _field_types(NodeConfig):
+            top[key] = _coerce(key, value, _field_types(NodeConfig)[key])
+        else:
+            raise ConfigError(f"unknown config key '{key}'")
+    return NodeConfig(**top)
+
+
+def _section(cls: type, name: str, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key '{name}' must be a table")
+    types = _field_types(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in types:
+            raise ConfigError(f"unknown config key '{name}.{key}'")
+        kwargs[key] = _coerce(f"{name}.{key}", value, types[key])
+    return cls(**kwargs)
+
+
+def _field_types(cls: type) -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+
+def _coerce(key: str, value: Any, type_name: str) -> Any:
+    try:
+        if type_name == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if type_name == "float":
+            return float(value)
+        if type_name == "Path":
+            return Path(value)
+        if type_name == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{key}' must be {type_name}, got {value!r}") from None
+    return value
+
+
+def validate(config: NodeConfig) -> None:
+    """Raise ConfigError for the first invalid value."""
+    _one_of("mode", config.mode, MODES)
+    _one_of("log_level", config.log_level.upper(), LOG_LEVELS)
+    _one_of("dicom.unknown_callers", config.dicom.unknown_callers, UNKNOWN_CALLER_POLICIES)
+    _one_of("dicom.duplicate_policy", config.dicom.duplicate_policy, DUPLICATE_POLICIES)
+    try:
+        ipaddress.ip_address(config.bind)
+    except ValueError:
+        raise ConfigError(f"bind must be an IP address, got {config.bind!r}") from None
+    for key, port in (
+        ("dicom.port", config.dicom.port),
+        ("http.port", config.http.port),
+        ("hl7.port", config.hl7.port),
+    ):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{key} must be 0..65535, got {port}")
+    if not is_valid_ae_title(config.dicom.ae_title):
+        raise ConfigError(
+            f"dicom.ae_title must be 1-16 printable ASCII characters without '\\', "
+            f"got {config.dicom.ae_title!r}"
+        )
+    if config.dicom.max_pdu < 0 or config.dicom.network_timeout <= 0:
+        raise ConfigError("dicom.max_pdu must be >= 0 and dicom.network_timeout > 0")
+
+
+def is_valid_ae_title(title: str) -> bool:
+    return bool(_AE_TITLE.match(title)) and bool(title.strip())
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")

@@ -1,0 +1,1 @@
+"""The index: one data-access layer over SQLite (WAL) or PostgreSQL."""

@@ -1,0 +1,1 @@
+"""DICOM data handling shared by DIMSE and DICOMweb: parsing, names, integrity, codecs."""

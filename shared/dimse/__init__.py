@@ -1,0 +1,1 @@
+"""DIMSE services (pynetdicom): one thin handler per service, the work done by the archive."""

@@ -1,0 +1,137 @@
+"""The DIMSE listener component: one pynetdicom AE, handlers bound per service.
+
+Associations run on pynetdicom's threads; handlers reach the index through the node's loop.
+On stop the listener closes first, then in-flight associations are given time to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socketserver
+import time
+
+from mekong.shared.config import NodeConfig
+from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
+from mekong.shared.dimse.find import handle_find
+from mekong.shared.dimse.nodelay import enable_tcp_nodelay
+from mekong.shared.dimse.policy import AePolicy
+from mekong.shared.dimse.retrieve import handle_get, handle_move
+from mekong.shared.dimse.services import Services
+from mekong.shared.dimse.store import handle_store
+from pynetdicom import AE, _config, evt
+from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+from pynetdicom.transport import ThreadedAssociationServer
+
+log = logging.getLogger(__name__)
+_DRAIN_SECONDS = 30.0
+_QR_MODELS = (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+
+class _PolicyAE(AE):
+    """An AE whose accepted calling titles follow the live AE table (association reject
+    "calling AE title not recognized" for unknown callers when the policy says reject)."""
+
+    policy: AePolicy | None = None
+
+    @property  # type: ignore[override]
+    def require_calling_aet(self) -> list[str]:
+        if self.policy is None or self.policy.accept_unknown:
+            return []
+        titles = [ae for ae in self.policy.known_titles()]
+        # an empty list means "accept anyone" to pynetdicom, so name an impossible title
+        return titles or ["\x00"]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, _value: list[str]) -> None:
+        pass
+
+
+class DimseServer:
+    name = "dimse"
+
+    def __init__(self, config: NodeConfig, services: Services, policy: AePolicy) -> None:
+        self._config = config
+        self._services = services
+        self._policy = policy
+        self._server: ThreadedAssociationServer | None = None
+        self.state = "stopped"
+
+    def build_ae(self) -> AE:
+        ae = _PolicyAE(ae_title=self._config.dicom.ae_title)
+        ae.policy = self._policy
+        ae.maximum_pdu_size = self._config.dicom.max_pdu
+        ae.network_timeout = self._config.dicom.network_timeout
+        ae.acse_timeout = self._config.dicom.network_timeout
+        ae.dimse_timeout = self._config.dicom.network_timeout
+        ae.maximum_associations = self._config.dicom.max_associations
+        ae.add_supported_context(Verification, NATIVE)
+        for model in _QR_MODELS:
+            ae.add_supported_context(model, NATIVE)
+        for context in AllStoragePresentationContexts:
+            # scp_role: a C-GET requester may act as Storage SCP on this context
+            ae.add_supported_context(
+                context.abstract_syntax, ACCEPTED_FOR_STORAGE, scu_role=True, scp_role=True
+            )
+        return ae
+
+    async def start(self) -> None:
+        enable_tcp_nodelay()
+        _config.LOG_REQUEST_IDENTIFIERS = False
+        _config.LOG_RESPONSE_IDENTIFIERS = False
+        args = [self._services]
+        handlers = [
+            (evt.EVT_C_ECHO, _handle_echo),
+            (evt.EVT_C_STORE, handle_store, args),
+            (evt.EVT_C_FIND, handle_find, args),
+            (evt.EVT_C_GET, handle_get, args),
+            (evt.EVT_C_MOVE, handle_move, args),
+        ]
+        address = (self._config.bind, self._config.dicom.port)
+        self._server = self.build_ae().start_server(address, block=False, evt_handlers=handlers)
+        self.state = "running"
+        log.info("DICOM listening on %s:%s as %s", *address, self._config.dicom.ae_title)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight associations finish (bounded), then close."""
+        if self._server is None:
+            return
+        self.state = "draining"
+        server = self._server
+        await asyncio.to_thread(_drain, server)
+        self.state = "stopped"
+
+
+def _drain(server: ThreadedAssociationServer) -> None:
+    socketserver.BaseServer.shutdown(server)  # leave the accept loop
+    server.server_close()  # refuse new connections at once
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while server.active_associations and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if server.active_associations:
+        log.warning("%d associations still open at shutdown", len(server.active_associations))
+
+
+def _handle_echo(_event: evt.Event) -> int:
+    return 0x0000

@@ -1,0 +1,33 @@
+"""What the DIMSE handlers share: the archive, the index, the AE policy and the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mekong.shared.archive import Archive
+from mekong.shared.db.index import Index
+from mekong.shared.dimse.policy import AePolicy
+from pynetdicom.events import Event
+
+T = TypeVar("T")
+_QUERY_TIMEOUT = 60.0
+
+
+@dataclass
+class Services:
+    archive: Archive
+    index: Index
+    policy: AePolicy
+    loop: asyncio.AbstractEventLoop
+    ae_title: str
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run an index coroutine on the node's loop from an association thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(_QUERY_TIMEOUT)
+
+
+def calling_ae(event: Event) -> str:
+    return str(event.assoc.requestor.ae_title).strip()

@@ -1,0 +1,1 @@
+"""The HTTP side of a node: REST API under /api/, later DICOMweb and the console."""

@@ -1,0 +1,59 @@
+"""GET /api/health: mode, version, component states, disk, index counts, server facts.
+
+Requirements: RIS-2.1 (operating status), RIS-2.6 (date/time, RAM, server information).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+
+from aiohttp import web
+from mekong.shared.http import keys
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    node = keys.node(request)
+    assert node.index is not None
+    disk = shutil.disk_usage(node.config.data_dir)
+    states = node.component_states()
+    return web.json_response(
+        {
+            "status": "ok" if all(s == "running" for s in states.values()) else "degraded",
+            "mode": node.config.mode,
+            "version": node.version,
+            "ae_title": node.config.dicom.ae_title,
+            "components": states,
+            "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
+            "index": await node.index.counts(),
+            "server": _server_facts(node.started_at),
+        }
+    )
+
+
+def _server_facts(started_at: float) -> dict[str, object]:
+    memory = _meminfo()
+    return {
+        "hostname": platform.node(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "uptime_seconds": round(time.time() - started_at, 1),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "memory_total_bytes": memory.get("MemTotal"),
+        "memory_available_bytes": memory.get("MemAvailable"),
+        "python": platform.python_version(),
+    }
+
+
+def _meminfo() -> dict[str, int]:
+    try:
+        with open("/proc/meminfo") as handle:
+            pairs = (line.split()[:2] for line in handle)
+            return {key.rstrip(":"): int(value) * 1024 for key, value in pairs}
+    except OSError:
+        return {}

@@ -1,0 +1,43 @@
+"""The HTTP listener component (aiohttp). Routes live in one module per resource."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from mekong.shared.http import admin, health, openapi
+from mekong.shared.http.errors import json_errors
+
+if TYPE_CHECKING:
+    from mekong.shared.node import Node
+
+log = logging.getLogger(__name__)
+NODE_KEY: web.AppKey[Node] = web.AppKey("node")
+
+
+class HttpServer:
+    name = "http"
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.app = web.Application(middlewares=[json_errors], client_max_size=1024**3)
+        self.app[NODE_KEY] = node
+        for module in (health, admin, openapi):
+            self.app.add_routes(module.routes)
+        self._runner: web.AppRunner | None = None
+        self.state = "stopped"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        config = self.node.config
+        site = web.TCPSite(self._runner, config.bind, config.http.port, shutdown_timeout=10)
+        await site.start()
+        self.state = "running"
+
+    async def stop(self) -> None:
+        if self._runner:
+            self.state = "draining"
+            await self._runner.cleanup()
+        self.state = "stopped"

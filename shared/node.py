@@ -1,0 +1,121 @@
+"""The node: composes components, starts them in order, drains them in reverse on SIGTERM.
+
+Implements RIS-2.1 (operating status through component states) together with the health route.
+Mode-specific code (``mekong.edge`` / ``mekong.central``) plugs in through ``register(node)``;
+``shared`` never imports it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import time
+from typing import Protocol
+
+from mekong.shared import __version__
+from mekong.shared.archive import Archive
+from mekong.shared.config import NodeConfig
+from mekong.shared.db.index import Index
+from mekong.shared.dimse.policy import AePolicy
+from mekong.shared.dimse.server import DimseServer
+from mekong.shared.dimse.services import Services
+from mekong.shared.http.server import HttpServer
+from mekong.shared.storage.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    name: str
+    state: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.version = __version__
+        self.started_at = time.time()
+        self.components: list[Component] = []
+        self.index: Index | None = None
+        self.blobs: BlobStore | None = None
+        self.archive: Archive | None = None
+        self.policy: AePolicy | None = None
+        self.http: HttpServer | None = None
+        self._stop = asyncio.Event()
+
+    async def open(self) -> None:
+        """Open storage and the index; build (not start) the components."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobStore(self.config.data_dir)
+        removed = self.blobs.clean_tmp()
+        if removed:
+            log.info("removed %d unfinished writes from a previous run", removed)
+        self.index = await Index.open(self.config.index_path)
+        self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
+        loop = asyncio.get_running_loop()
+        self.archive = Archive(self.index, self.blobs, loop)
+        self.policy = AePolicy(self.index, self.config.dicom.unknown_callers == "accept")
+        await self.policy.start()
+        services = Services(self.archive, self.index, self.policy, loop, self.config.dicom.ae_title)
+        self.http = HttpServer(self)
+        self.components = [self.http, DimseServer(self.config, services, self.policy)]
+        _register_mode(self)
+
+    def add_component(self, component: Component) -> None:
+        self.components.append(component)
+
+    async def start(self) -> None:
+        for component in self.components:
+            await component.start()
+            log.info("%s started", component.name)
+
+    async def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", component.name)
+        if self.policy:
+            await self.policy.stop()
+        if self.index:
+            await self.index.close()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Open, start, serve until SIGTERM/SIGINT, then drain and stop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.open()
+        try:
+            await self.start()
+            log.info(
+                "Mekong %s node ready: HTTP http://%s:%s/ · DICOM %s@%s:%s · data %s",
+                self.config.mode,
+                self.config.bind,
+                self.config.http.port,
+                self.config.dicom.ae_title,
+                self.config.bind,
+                self.config.dicom.port,
+                self.config.data_dir,
+            )
+            await self._stop.wait()
+            log.info("stopping: finishing in-flight work")
+        finally:
+            await self.stop()
+        log.info("stopped")
+
+    def component_states(self) -> dict[str, str]:
+        return {c.name: c.state for c in self.components}
+
+
+def _register_mode(node: Node) -> None:
+    package = {"edge": "mekong.edge", "hub": "mekong.central"}[node.config.mode]
+    importlib.import_module(package).register(node)

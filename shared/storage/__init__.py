@@ -1,0 +1,1 @@
+"""Blob storage: immutable, content-addressed files."""

@@ -1,0 +1,82 @@
+"""Content-addressed blob store: ``blobs/ab/cd/<sha256>``, written durably, never modified.
+
+A write goes to ``tmp/``, is fsync'd, then renamed into place. The rename is made durable by
+fsyncing the parent folder; the index writer does that once for a whole batch
+(:meth:`BlobStore.sync_dirs`) just before it commits, so concurrent stores share those fsyncs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    digest: str
+    size: int
+    path: Path
+    created: bool  # False when identical content was already stored
+
+
+class BlobStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "blobs"
+        self.tmp = data_dir / "tmp"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def write(self, data: bytes) -> StoredBlob:
+        """Write ``data`` durably (file contents fsync'd; folder fsync left to the caller)."""
+        digest = hashlib.sha256(data).hexdigest()
+        final = self.path_for(digest)
+        if final.exists():
+            return StoredBlob(digest, len(data), final, created=False)
+        temp = self.tmp / uuid.uuid4().hex
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        return StoredBlob(digest, len(data), final, created=True)
+
+    def sync_dirs(self, paths: set[Path]) -> None:
+        """Make renames into these folders (and new shard folders) durable."""
+        folders: set[Path] = set()
+        for path in paths:
+            folders.update((path.parent, path.parent.parent, self.root))
+        for folder in folders:
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def delete(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path_for(digest).unlink()
+
+    def read(self, digest: str) -> bytes:
+        return self.path_for(digest).read_bytes()
+
+    def clean_tmp(self) -> int:
+        """Remove leftovers of writes interrupted by a crash; returns how many."""
+        removed = 0
+        for leftover in self.tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                removed += 1
+        return removed

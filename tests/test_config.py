@@ -1,0 +1,63 @@
+"""Configuration: flags > TOML file > defaults, and one clear line + exit 2 on bad values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mekong.shared.config import ConfigError, load_config
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    config = load_config()
+    assert (config.mode, config.http.port, config.dicom.port, config.hl7.port) == (
+        "edge", 8080, 11112, 2575,
+    )  # fmt: skip
+    assert config.dicom.ae_title == "MEKONG"
+    assert config.data_dir == Path("data")
+
+
+def test_flags_override_file_which_overrides_defaults(tmp_path: Path) -> None:
+    file = tmp_path / "node.toml"
+    file.write_text('mode = "hub"\n[dicom]\nport = 104\nae_title = "FILEAE"\n[http]\nport = 9000\n')
+    config = load_config(file, {"dicom.port": 4242, "http.port": None})
+    assert config.mode == "hub"
+    assert config.dicom.port == 4242
+    assert config.dicom.ae_title == "FILEAE"
+    assert config.http.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"mode": "satellite"}, "mode must be one of"),
+        ({"dicom.port": 70000}, "dicom.port must be 0..65535"),
+        ({"dicom.ae_title": "A" * 17}, "dicom.ae_title"),
+        ({"dicom.ae_title": "BAD\\AE"}, "dicom.ae_title"),
+        ({"bind": "not-an-ip"}, "bind must be an IP address"),
+        ({"dicom.unknown_callers": "maybe"}, "dicom.unknown_callers"),
+    ],
+)
+def test_bad_values_name_the_key(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_unknown_key_in_file_is_an_error(tmp_path: Path) -> None:
+    file = tmp_path / "node.toml"
+    file.write_text("[dicom]\nprot = 104\n")
+    with pytest.raises(ConfigError, match="unknown config key 'dicom.prot'"):
+        load_config(file)
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mekong.shared.cli", "serve", "--data", str(tmp_path),
+         "--dicom-port", "99999"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["mekong: dicom.port must be 0..65535, got 99999"]
