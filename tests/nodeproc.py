@@ -39,7 +39,7 @@ class NodeProcess:
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
         command = [
             sys.executable, "-m", "mekong.shared.cli", "serve",
             "--mode", self.mode, "--data", str(self.data_dir), "--bind", "127.0.0.1",

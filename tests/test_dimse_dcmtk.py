@@ -90,8 +90,10 @@ def test_find_all_levels_with_wildcard_date_range_and_modality(loaded: NodeProce
                   "InstanceNumber")  # fmt: skip
     assert sorted(int(i.InstanceNumber) for i in images) == [1, 2, 3, 4, 5]
     two = "\\".join(i.SOPInstanceUID for i in images[:2])
-    listed = find(loaded, "IMAGE", f"StudyInstanceUID={ct_study.StudyInstanceUID}",
-                  f"SeriesInstanceUID={series[0].SeriesInstanceUID}", f"SOPInstanceUID={two}")  # fmt: skip
+    listed = find(
+        loaded, "IMAGE", f"StudyInstanceUID={ct_study.StudyInstanceUID}",
+        f"SeriesInstanceUID={series[0].SeriesInstanceUID}", f"SOPInstanceUID={two}",
+    )  # fmt: skip
     assert len(listed) == 2
 
 
@@ -157,8 +159,8 @@ def test_move_series_to_a_storescp(loaded: NodeProcess, dataset_dir: Path, tmp_p
     out.mkdir()
     port = free_port()
     add = subprocess.run(
-        [sys.executable, "-m", "mekong.shared.cli", "ae", "add", "DEST", "--host", "127.0.0.1", "--port", str(port),
-         "--data", str(loaded.data_dir)],
+        [sys.executable, "-m", "mekong.shared.cli", "ae", "add", "DEST", "--host", "127.0.0.1",
+         "--port", str(port), "--data", str(loaded.data_dir)],
         capture_output=True, text=True, env=peer_env(), timeout=60,
     )  # fmt: skip
     assert add.returncode == 0, add.stderr
