@@ -96,9 +96,8 @@ class Archive:
         blob = self.blobs.write(part10)
         submission = Submission(record, blob.digest, blob.size, blob.path, source[:16])
         assert self.index.writer is not None, "index writer not started"
-        future = asyncio.run_coroutine_threadsafe(self.index.writer.submit(submission), self.loop)
         try:
-            result = future.result(timeout=_COMMIT_TIMEOUT)
+            result = self.index.writer.submit_blocking(submission, timeout=_COMMIT_TIMEOUT)
         except (Exception, FutureTimeout):
             if blob.created:
                 self.blobs.delete(blob.digest)

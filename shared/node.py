@@ -18,6 +18,7 @@ from mekong.shared import __version__
 from mekong.shared.archive import Archive
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
+from mekong.shared.dicom import configure_pydicom
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.server import DimseServer
 from mekong.shared.dimse.services import Services
@@ -50,6 +51,7 @@ class Node:
 
     async def open(self) -> None:
         """Open storage and the index; build (not start) the components."""
+        configure_pydicom()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.config.data_dir)
         removed = self.blobs.clean_tmp()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -15,6 +15,18 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
+
+
+def sync_url(async_url: str) -> str:
+    """The same database through the synchronous driver (used by the index writer thread)."""
+    return async_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+
+
+def open_sync_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 async def open_engine(url: str) -> AsyncEngine:

@@ -5,6 +5,7 @@ Components get one :class:`Index`; it owns the engine, the group-commit writer a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.attributes import Level
-from mekong.shared.db.engine import open_engine, sqlite_url
+from mekong.shared.db.engine import open_engine, open_sync_engine, sqlite_url, sync_url
 from mekong.shared.db.query import Query, build_select
 from mekong.shared.db.upsert import upsert_statement
 from mekong.shared.db.writer import IndexWriter
@@ -48,12 +49,14 @@ class Index:
         return cls(await open_engine(sqlite_url(db_path)))
 
     def start_writer(self, sync_dirs: Callable[[set[Path]], None], duplicate_policy: str) -> None:
-        self.writer = IndexWriter(self.engine, sync_dirs, duplicate_policy)
+        url = self.engine.url.render_as_string(hide_password=False)
+        writer_engine = open_sync_engine(sync_url(url))
+        self.writer = IndexWriter(writer_engine, sync_dirs, duplicate_policy)
         self.writer.start()
 
     async def close(self) -> None:
         if self.writer:
-            await self.writer.stop()
+            await asyncio.to_thread(self.writer.stop)
         await self.engine.dispose()
 
     @property

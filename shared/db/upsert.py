@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def upsert_statement(
@@ -26,12 +25,12 @@ def upsert_statement(
     return statement.on_conflict_do_update(index_elements=key, set_=changed)
 
 
-async def upsert_returning_id(
-    conn: AsyncConnection,
+def upsert_returning_id(
+    conn: Connection,
     table: Table,
     values: dict[str, Any],
     key: list[str],
     keep: list[str] | None = None,
 ) -> int:
     statement = upsert_statement(conn.dialect.name, table, values, key, keep)
-    return int((await conn.execute(statement.returning(table.c.id))).scalar_one())
+    return int(conn.execute(statement.returning(table.c.id)).scalar_one())
