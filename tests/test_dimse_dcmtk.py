@@ -125,28 +125,29 @@ def _study_uid(node: NodeProcess, patient_id: str) -> str:
     return str(study.StudyInstanceUID)
 
 
-def test_get_series_returns_pixels_byte_for_byte(loaded: NodeProcess, dataset_dir: Path,
-                                                 tmp_path: Path) -> None:  # fmt: skip
-    out = tmp_path / "get"
+def _getscu(node: NodeProcess, out: Path, *keys: str) -> None:
     out.mkdir()
     result = dcmtk(
-        "getscu", "-S", "-aec", AE_TITLE, "-od", str(out), "127.0.0.1", str(loaded.dicom_port),
-        "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={_study_uid(loaded, 'CT001')}",
+        "getscu", "-S", "-aec", AE_TITLE, "-od", str(out), "127.0.0.1", str(node.dicom_port),
+        *[part for key in keys for part in ("-k", key)],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    _assert_same_pixels(dataset_dir / "ct", out, expected=5)
+
+
+def test_get_series_returns_pixels_byte_for_byte(loaded: NodeProcess, dataset_dir: Path,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    _getscu(loaded, tmp_path / "get", "QueryRetrieveLevel=SERIES",
+            f"StudyInstanceUID={_study_uid(loaded, 'CT001')}",
+            f"SeriesInstanceUID={_series_uid(loaded, 'CT001')}")  # fmt: skip
+    _assert_same_pixels(dataset_dir / "ct", tmp_path / "get", expected=5)
 
 
 def test_get_transcodes_jpeg2000_for_a_peer_that_takes_only_uncompressed(
     loaded: NodeProcess, dataset_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "get-j2k"
-    out.mkdir()
-    result = dcmtk(
-        "getscu", "-S", "-aec", AE_TITLE, "-od", str(out), "127.0.0.1", str(loaded.dicom_port),
-        "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={_study_uid(loaded, 'J2K001')}",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    _getscu(loaded, out, "QueryRetrieveLevel=STUDY",
+            f"StudyInstanceUID={_study_uid(loaded, 'J2K001')}")  # fmt: skip
     [received] = out.glob("*")
     ds = pydicom.dcmread(received)
     assert ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
