@@ -82,7 +82,11 @@ def _serve(args: argparse.Namespace) -> int:
         },
     )
     logs.configure(config.log_level)
-    asyncio.run(Node(config).run())
+    try:
+        asyncio.run(Node(config).run())
+    except OSError as exc:  # a port in use, an unwritable data directory
+        print(f"mekong: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

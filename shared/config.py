@@ -133,10 +133,12 @@ def _field_types(cls: type) -> dict[str, str]:
 def _coerce(key: str, value: Any, type_name: str) -> Any:
     try:
         if type_name == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError
-            return int(value)
+            return value
         if type_name == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError
             return float(value)
         if type_name == "Path":
             return Path(value)
@@ -173,6 +175,10 @@ def validate(config: NodeConfig) -> None:
         )
     if config.dicom.max_pdu < 0 or config.dicom.network_timeout <= 0:
         raise ConfigError("dicom.max_pdu must be >= 0 and dicom.network_timeout > 0")
+    if config.dicom.max_associations < 1:
+        raise ConfigError(
+            f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
+        )
 
 
 def is_valid_ae_title(title: str) -> bool:

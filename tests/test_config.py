@@ -60,3 +60,26 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["mekong: dicom.port must be 0..65535, got 99999"]
+
+
+def test_cli_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "mekong.shared.cli", "serve", "--data", str(tmp_path),
+             "--http-port", str(port), "--dicom-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("mekong: cannot start:")
+
+
+def test_booleans_are_not_numbers(tmp_path: Path) -> None:
+    file = tmp_path / "node.toml"
+    file.write_text("[dicom]\nnetwork_timeout = true\n")
+    with pytest.raises(ConfigError, match="'dicom.network_timeout' must be float"):
+        load_config(file)

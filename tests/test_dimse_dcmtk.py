@@ -205,3 +205,27 @@ def _assert_same_pixels(sent_dir: Path, received_dir: Path, expected: int) -> No
         ds = pydicom.dcmread(path)
         original = pydicom.dcmread(sent[ds.SOPInstanceUID])
         assert ds.PixelData == original.PixelData
+
+
+def test_find_response_echoes_the_query_level(loaded: NodeProcess) -> None:
+    studies = find(loaded, "STUDY", "PatientID=CT001", "StudyInstanceUID")
+    assert [s.QueryRetrieveLevel for s in studies] == ["STUDY"]
+
+
+def test_get_transcodes_big_endian_with_pixels_swapped(node: NodeProcess, tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    original = Path(get_testdata_file("MR_small_bigendian.dcm"))
+    assert store(node, original, propose="-xb").returncode == 0
+    uid = pydicom.dcmread(original).StudyInstanceUID
+    out = tmp_path / "get-be"
+    out.mkdir()
+    result = dcmtk(
+        "getscu", "-S", "-aec", AE_TITLE, "-od", str(out), "127.0.0.1",
+        str(node.dicom_port), "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={uid}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [received] = out.glob("*")
+    ds = pydicom.dcmread(received)
+    assert ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+    assert (ds.pixel_array == pydicom.dcmread(original).pixel_array).all()

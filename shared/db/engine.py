@@ -19,7 +19,7 @@ def sqlite_url(path: Path) -> str:
 
 def sync_url(async_url: str) -> str:
     """The same database through the synchronous driver (used by the index writer thread)."""
-    return async_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    return async_url.replace("+aiosqlite", "")
 
 
 def open_sync_engine(url: str) -> Engine:

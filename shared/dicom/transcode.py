@@ -25,5 +25,17 @@ def dataset_for(path: Path, accepted: list[str]) -> Dataset:
         raise CannotTranscode(f"stored as {stored}; peer accepts only {', '.join(accepted)}")
     if uid.UID(stored).is_compressed:
         ds.decompress()  # pixels to native, TransferSyntaxUID → Explicit VR Little Endian
+    elif stored == uid.ExplicitVRBigEndian:
+        _to_little_endian(ds)
     ds.file_meta.TransferSyntaxUID = target
+    ds.set_original_encoding(target == uid.ImplicitVRLittleEndian, True, ds.original_character_set)
     return ds
+
+
+def _to_little_endian(ds: Dataset) -> None:
+    """Decode every element (raw big-endian values) and re-store pixels little-endian."""
+    for _ in ds.iterall():
+        pass
+    if "PixelData" in ds:
+        pixels = ds.pixel_array  # pydicom byte-swaps into the machine's order
+        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()

@@ -6,23 +6,26 @@ from pydicom import uid
 
 NATIVE = [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
 
+# Order is preference when a modality proposes several in one context (pynetdicom takes the
+# first of ours it was offered): lossless compressed keeps every pixel and saves disk, then
+# native, then lossy (taken only when the modality offers nothing else), then video.
 ACCEPTED_FOR_STORAGE = [
+    uid.JPEG2000Lossless,
+    uid.JPEGLSLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLossless,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.RLELossless,
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
     uid.DeflatedExplicitVRLittleEndian,
     uid.ExplicitVRBigEndian,
     uid.JPEGBaseline8Bit,
     uid.JPEGExtended12Bit,
-    uid.JPEGLossless,
-    uid.JPEGLosslessSV1,
-    uid.JPEGLSLossless,
     uid.JPEGLSNearLossless,
-    uid.JPEG2000Lossless,
     uid.JPEG2000,
-    uid.HTJ2KLossless,
-    uid.HTJ2KLosslessRPCL,
     uid.HTJ2K,
-    uid.RLELossless,
     uid.MPEG2MPML,
     uid.MPEG2MPMLF,
     uid.MPEG2MPHL,

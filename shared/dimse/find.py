@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 def handle_find(event: Event, services: Services) -> Iterator[tuple[int, Dataset | None]]:
     caller = calling_ae(event)
     if not services.policy.allows(caller, "find"):
+        log.warning("C-FIND refused: AE %r may not query", caller)
         yield _failure(status.NOT_AUTHORIZED, f"AE '{caller}' may not query this node")
         return
     identifier = event.identifier

@@ -47,6 +47,9 @@ def response_for(identifier: Dataset, row: dict[str, Any], retrieve_ae: str) -> 
         keyword = element.keyword
         if keyword == "SpecificCharacterSet":
             continue
+        if keyword == "QueryRetrieveLevel":
+            response.QueryRetrieveLevel = element.value
+            continue
         if keyword in row:
             setattr(response, keyword, _dicom_value(row[keyword], ATTRIBUTES[keyword].vr))
         elif keyword == "RetrieveAETitle":

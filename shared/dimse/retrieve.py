@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mekong.shared.db.index import StoredInstanceRef
-from mekong.shared.dicom.transcode import CannotTranscode, dataset_for
+from mekong.shared.dicom.transcode import dataset_for
 from mekong.shared.dicom.transfer_syntaxes import NATIVE
 from mekong.shared.dimse import status
 from mekong.shared.dimse.identifiers import IdentifierError, query_from
@@ -42,6 +42,8 @@ def handle_get(event: Event, services: Services) -> Iterator[Any]:
 def handle_move(event: Event, services: Services) -> Iterator[Any]:
     caller = calling_ae(event)
     if not services.policy.allows(caller, "move"):
+        # pynetdicom can only refuse before the destination as "Move Destination unknown"
+        log.warning("C-MOVE refused: AE %r may not retrieve", caller)
         yield None, None  # pynetdicom answers "Move Destination unknown"
         return
     destination = services.policy.known(str(event.move_destination))
@@ -49,8 +51,12 @@ def handle_move(event: Event, services: Services) -> Iterator[Any]:
         log.warning("C-MOVE from %s to unknown AE %r", caller, event.move_destination)
         yield None, None
         return
-    refs = _matching(event, services) or []
-    yield destination.host, destination.port, {"contexts": _contexts_for(refs)}
+    refs = _matching(event, services)
+    yield destination.host, destination.port, {"contexts": _contexts_for(refs or [])}
+    if refs is None:
+        yield 1
+        yield _failure(status.IDENTIFIER_DOES_NOT_MATCH, "retrieve identifier is not valid"), None
+        return
     yield len(refs)
     yield from _send_each(event, services, refs, lambda: _sub_association(event, destination.title))
 
@@ -71,9 +77,11 @@ def _send_each(event: Event, services: Services, refs, association) -> Iterator[
         try:
             accepted = _accepted_syntaxes(association(), ref.sop_class_uid)
             dataset = dataset_for(services.archive.blobs.path_for(ref.digest), accepted)
-        except (CannotTranscode, OSError) as exc:
+        except Exception as exc:  # no usable syntax, unreadable blob, codec error
             log.warning("cannot send %s: %s", ref.sop_uid, exc)
-            yield status.UNABLE_TO_PROCESS, None  # counted as a failed sub-operation
+            # pynetdicom counts a pending status without a Dataset as one failed
+            # sub-operation and goes on; a failure status would end the whole request
+            yield status.PENDING, ref.sop_uid
             continue
         yield status.PENDING, dataset
 

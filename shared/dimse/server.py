@@ -11,6 +11,7 @@ import logging
 import socketserver
 import time
 
+from mekong.shared import __version__
 from mekong.shared.config import NodeConfig
 from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
 from mekong.shared.dimse.find import handle_find
@@ -18,6 +19,7 @@ from mekong.shared.dimse.nodelay import enable_tcp_nodelay
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.retrieve import handle_get, handle_move
 from mekong.shared.dimse.services import Services
+from mekong.shared.dimse.status import NOT_AUTHORIZED, SUCCESS
 from mekong.shared.dimse.store import handle_store
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
@@ -75,6 +77,7 @@ class DimseServer:
 
     def build_ae(self) -> AE:
         ae = _PolicyAE(ae_title=self._config.dicom.ae_title)
+        ae.implementation_version_name = f"MEKONG_{__version__}"[:16]
         ae.policy = self._policy
         ae.maximum_pdu_size = self._config.dicom.max_pdu
         ae.network_timeout = self._config.dicom.network_timeout
@@ -97,7 +100,7 @@ class DimseServer:
         _config.LOG_RESPONSE_IDENTIFIERS = False
         args = [self._services]
         handlers = [
-            (evt.EVT_C_ECHO, _handle_echo),
+            (evt.EVT_C_ECHO, _handle_echo, [self._policy]),
             (evt.EVT_C_STORE, handle_store, args),
             (evt.EVT_C_FIND, handle_find, args),
             (evt.EVT_C_GET, handle_get, args),
@@ -133,5 +136,9 @@ def _drain(server: ThreadedAssociationServer) -> None:
         log.warning("%d associations still open at shutdown", len(server.active_associations))
 
 
-def _handle_echo(_event: evt.Event) -> int:
-    return 0x0000
+def _handle_echo(event: evt.Event, policy: AePolicy) -> int:
+    caller = str(event.assoc.requestor.ae_title).strip()
+    if not policy.allows(caller, "echo"):
+        log.warning("C-ECHO refused: AE %r may not echo", caller)
+        return NOT_AUTHORIZED
+    return SUCCESS
