@@ -3,12 +3,16 @@
 Order of work, which is what makes an acknowledgement safe (see docs/architecture.md):
 validate the bytes → write the blob durably → the index writer fsyncs folders and commits the
 row (group commit) → only then does the caller answer success.
+
+A blob is deleted only by the index writer's settlement of the store that wrote or found it
+(see :mod:`mekong.shared.db.writer`), never here: a row must never point at a missing blob.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -63,8 +67,19 @@ class Archive:
         except (InvalidInstance, IncompleteDataset) as exc:
             log.warning("refused instance from %s: %s", source or "?", exc)
             return StoreResult(failure=Failure.INVALID, message=str(exc))
+        except Exception as exc:  # e.g. RecursionError from absurdly nested sequences
+            log.warning("refused unreadable instance from %s: %r", source or "?", exc)
+            message = f"dataset cannot be read: {type(exc).__name__}: {exc}"
+            return StoreResult(failure=Failure.INVALID, message=message)
         try:
             return self._write(part10, record, source)
+        except FutureTimeout:  # an OSError too: before that branch
+            log.error("index commit of %s from %s timed out", record.sop_uid, source or "?")
+            message = f"index commit took longer than {_COMMIT_TIMEOUT:.0f} s"
+            return StoreResult(
+                record.sop_uid, record.sop_class_uid, failure=Failure.OUT_OF_RESOURCES,
+                message=message,
+            )  # fmt: skip
         except OSError as exc:
             log.error("cannot store %s from %s: %s", record.sop_uid, source or "?", exc)
             failure = Failure.OUT_OF_RESOURCES if _is_resource_error(exc) else Failure.INTERNAL
@@ -93,19 +108,13 @@ class Archive:
         return record
 
     def _write(self, part10: bytes, record: InstanceRecord, source: str) -> StoreResult:
-        blob = self.blobs.write(part10)
-        submission = Submission(record, blob.digest, blob.size, blob.path, source[:16])
         assert self.index.writer is not None, "index writer not started"
-        try:
-            result = self.index.writer.submit_blocking(submission, timeout=_COMMIT_TIMEOUT)
-        except (Exception, FutureTimeout):
-            if blob.created:
-                self.blobs.delete(blob.digest)
-            raise
-        if result.unreferenced_digest and (
-            result.unreferenced_digest != blob.digest or blob.created
-        ):
-            self.blobs.delete(result.unreferenced_digest)
+        blob = self.blobs.write(part10)  # held until the writer settles the submission
+        settle = functools.partial(self.blobs.release, blob.digest)
+        submission = Submission(record, blob.digest, blob.size, blob.path, source[:16], settle)
+        # On a timeout the submission stays queued and may still commit: its blob is left to
+        # the writer's settlement, never deleted here.
+        result = self.index.writer.submit_blocking(submission, timeout=_COMMIT_TIMEOUT)
         return StoreResult(record.sop_uid, record.sop_class_uid, outcome=result.outcome)
 
 

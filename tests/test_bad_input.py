@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -10,6 +14,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config
+from pynetdicom.association import Association
 from pynetdicom.status import code_to_category
 
 from tests.conftest import (
@@ -44,22 +49,31 @@ def assert_nothing_left(node: NodeProcess, before: Snapshot, aet: str = "ECHOSCU
     assert echo_ok(node, aet)
 
 
-def send_raw(node: NodeProcess, path: Path) -> Dataset:
-    """C-STORE the file's dataset bytes as they are: pynetdicom's chunked mode neither decodes
-    nor checks them, and takes the request's UIDs from the file meta."""
+@contextmanager
+def association(node: NodeProcess) -> Iterator[Association]:
+    """A pynetdicom association proposing CT Image Storage in Explicit VR Little Endian."""
     ae = AE(ae_title="PYSCU")
     ae.dimse_timeout = ae.network_timeout = 10
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate("127.0.0.1", node.dicom_port, ae_title=AE_TITLE)
     assert assoc.is_established
+    try:
+        yield assoc
+    finally:
+        assoc.release()
+
+
+def send_raw(node: NodeProcess, path: Path) -> Dataset:
+    """C-STORE the file's dataset bytes as they are: pynetdicom's chunked mode neither decodes
+    nor checks them, and takes the request's UIDs from the file meta."""
     chunked, _config.STORE_SEND_CHUNKED_DATASET = _config.STORE_SEND_CHUNKED_DATASET, True
     try:
-        started = time.monotonic()
-        response = assoc.send_c_store(path)
-        assert time.monotonic() - started < 5, "no prompt answer"
+        with association(node) as assoc:
+            started = time.monotonic()
+            response = assoc.send_c_store(path)
+            assert time.monotonic() - started < 5, "no prompt answer"
     finally:
         _config.STORE_SEND_CHUNKED_DATASET = chunked
-        assoc.release()
     assert "Status" in response, "no response (timeout or aborted association)"
     return response
 
@@ -82,6 +96,22 @@ def test_dataset_without_sop_instance_uid(node: NodeProcess, tmp_path: Path) -> 
     response = send_raw(node, path)
     assert is_store_failure(response.Status), hex(response.Status)
     assert "SOPInstanceUID" in response.ErrorComment
+    assert_nothing_left(node, before)
+
+
+def test_absurdly_nested_sequences(node: NodeProcess, ct_file: Path, tmp_path: Path) -> None:
+    """1000 nested undefined-length Content Sequences, spliced in before the pixel data."""
+    sequence = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF)
+    item, item_end, sequence_end = (struct.pack("<HHI", 0xFFFE, e, n) for e, n in
+                                    ((0xE000, 0xFFFFFFFF), (0xE00D, 0), (0xE0DD, 0)))  # fmt: skip
+    nested = (sequence + item) * 1000 + (item_end + sequence_end) * 1000
+    data = ct_file.read_bytes()
+    pixels = data.rindex(struct.pack("<HH", 0x7FE0, 0x0010))
+    deep = tmp_path / "deep.dcm"
+    deep.write_bytes(data[:pixels] + nested + data[pixels:])
+    before = snapshot(node)
+    response = send_raw(node, deep)
+    assert response.Status == 0xC000, hex(response.Status)
     assert_nothing_left(node, before)
 
 
@@ -141,3 +171,25 @@ def test_duplicate_sop_instance_uid_with_other_content(
     assert stored.PixelData == ds.PixelData
     assert node.health()["index"]["instances"] == 1
     assert not list((node.data_dir / "tmp").iterdir())
+
+
+def test_concurrent_versions_under_replace_keep_their_blob(node_factory, tmp_path: Path,
+                                                          ct_file: Path) -> None:  # fmt: skip
+    """Two versions of one instance arriving together, again and again: whichever commits
+    last wins, and its blob must exist (a store that found its blob already present must not
+    lose it to the other store's clean-up)."""
+    versions = [pydicom.dcmread(ct_file) for _ in range(2)]
+    for n, ds in enumerate(versions):
+        ds.ImageComments = f"version {n}"
+    node = node_factory(extra_args=config_args(tmp_path / "n.toml", duplicate_policy="replace"))
+    node.start()
+    with association(node) as first, association(node) as second:
+        for round_ in range(40):
+            assert first.send_c_store(versions[0]).Status == 0
+            other = threading.Thread(target=second.send_c_store, args=(versions[1],))
+            other.start()
+            time.sleep(round_ % 8 * 0.0005)  # sweep the second store across the first's commit
+            assert first.send_c_store(versions[0]).Status == 0
+            other.join()
+            [digest] = index_digests(node.data_dir).values()
+            assert set(blob_files(node.data_dir)) == {digest}, f"round {round_}"

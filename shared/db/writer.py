@@ -5,6 +5,12 @@ all submissions waiting at that moment, fsyncs the blob folders they touched onc
 them in one transaction (one WAL fsync). A store is acknowledged only after that commit, so many
 concurrent associations share the cost of durability. If a batch fails, each item is retried
 alone so one bad record cannot fail its neighbours.
+
+Blobs that no row points to any more (the loser of a duplicate, the old version of a replaced
+instance, the blob of a failed store) are handed back through ``Submission.settle`` on this
+thread, right after the commit that decided it and before any later one. Deciding anywhere else
+races with the next commit: with two versions of one instance arriving together under the
+``replace`` policy, the row could end up pointing at the blob the other store had just deleted.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -43,12 +49,15 @@ class Submission:
     size: int
     blob_path: Path
     calling_ae: str = ""
+    # Called on the writer thread once this submission is committed or has failed, with the
+    # digests no instance row points to any more (their blobs may be deleted); see above.
+    settle: Callable[[set[str]], None] | None = None
 
 
 @dataclass(frozen=True)
 class WriteResult:
     outcome: Outcome
-    unreferenced_digest: str | None = None  # blob no row points to any more: caller deletes it
+    unreferenced_digest: str | None = None  # blob this commit left without a row
 
 
 _Item = tuple[Submission, "Future[WriteResult]"]
@@ -115,7 +124,12 @@ class IndexWriter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(following)
-            self._commit_batch(batch)
+            try:
+                self._commit_batch(batch)
+            except BaseException as exc:  # never leave a store waiting, never die
+                log.exception("index writer: unexpected failure")
+                for _, future in batch:
+                    _resolve(future, exc=exc)
 
     def _commit_batch(self, batch: list[_Item]) -> None:
         try:
@@ -126,15 +140,38 @@ class IndexWriter:
             if len(batch) == 1:
                 submission, future = batch[0]
                 log.exception("index write failed for %s", submission.record.sop_uid)
-                future.set_exception(exc)
+                self._settle(submission, {submission.digest})
+                _resolve(future, exc=exc)
                 return
             for item in batch:  # isolate the failing item
                 self._commit_batch([item])
             return
         self.batches += 1
         self.committed += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+        for (submission, future), result in zip(batch, results, strict=True):
+            unreferenced = result.unreferenced_digest
+            self._settle(submission, {unreferenced} if unreferenced else set())
+            _resolve(future, result)
+
+    def _settle(self, sub: Submission, candidates: set[str]) -> None:
+        """Tell the submitter which of ``candidates`` no row points to (checked, not assumed:
+        a failed store's blob may be an identical copy of a committed one)."""
+        if sub.settle is None:
+            return
+        unreferenced: set[str] = set()
+        if candidates:
+            try:
+                with self._engine.connect() as conn:
+                    used = conn.execute(
+                        select(t.instance.c.digest).where(t.instance.c.digest.in_(candidates))
+                    ).scalars()
+                    unreferenced = candidates - set(used)
+            except Exception:
+                log.warning("cannot check blobs %s against the index: kept", candidates)
+        try:
+            sub.settle(unreferenced)
+        except Exception:
+            log.exception("releasing the blob of %s failed", sub.record.sop_uid)
 
     def _apply(self, conn: Connection, sub: Submission) -> WriteResult:
         rec = sub.record
@@ -254,3 +291,16 @@ def _instance_values(sub: Submission) -> dict[str, object]:
         "calling_ae": sub.calling_ae,
         "received_at": time.time(),
     }
+
+
+def _resolve(
+    future: Future[WriteResult], result: WriteResult | None = None, exc: BaseException | None = None
+) -> None:
+    """Complete a submitter's future; one already cancelled (its waiter gone) is skipped."""
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except InvalidStateError:
+        pass

@@ -41,7 +41,10 @@ def check_complete(data: bytes | memoryview, transfer_syntax: str) -> None:
         implicit=transfer_syntax == uid.ImplicitVRLittleEndian,
         endian=">" if transfer_syntax == uid.ExplicitVRBigEndian else "<",
     )
-    walker.dataset(0, stop_at_item_end=False, implicit=walker.implicit)
+    try:
+        walker.dataset(0, stop_at_item_end=False, implicit=walker.implicit)
+    except RecursionError:  # hundreds of nested undefined-length sequences
+        raise IncompleteDataset("sequences nested too deeply to be read") from None
 
 
 class _Walker:

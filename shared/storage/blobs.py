@@ -3,6 +3,10 @@
 A write goes to ``tmp/``, is fsync'd, then renamed into place. The rename is made durable by
 fsyncing the parent folder; the index writer does that once for a whole batch
 (:meth:`BlobStore.sync_dirs`) just before it commits, so concurrent stores share those fsyncs.
+
+:meth:`BlobStore.write` *holds* the blob until :meth:`BlobStore.release`: a store that found its
+content already present relies on that file until its row is committed, so deletions made on
+release skip held blobs (the last holder's release deletes it if it is still unreferenced).
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +36,23 @@ class BlobStore:
         self.tmp = data_dir / "tmp"
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._holds: Counter[str] = Counter()
 
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:4] / digest
 
     def write(self, data: bytes) -> StoredBlob:
-        """Write ``data`` durably (file contents fsync'd; folder fsync left to the caller)."""
+        """Write ``data`` durably (file contents fsync'd; folder fsync left to the caller).
+
+        The blob is held until :meth:`release` (also when it was already stored).
+        """
         digest = hashlib.sha256(data).hexdigest()
         final = self.path_for(digest)
-        if final.exists():
+        with self._lock:
+            self._holds[digest] += 1
+            exists = final.exists()
+        if exists:
             return StoredBlob(digest, len(data), final, created=False)
         temp = self.tmp / uuid.uuid4().hex
         try:
@@ -50,8 +65,21 @@ class BlobStore:
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+            self.release(digest)
             raise
         return StoredBlob(digest, len(data), final, created=True)
+
+    def release(self, digest: str, unreferenced: Iterable[str] = ()) -> None:
+        """End a hold taken by :meth:`write`, then delete the ``unreferenced`` blobs that no
+        store in progress holds."""
+        with self._lock:
+            self._holds[digest] -= 1
+            if self._holds[digest] <= 0:
+                del self._holds[digest]
+            for other in unreferenced:
+                if not self._holds[other]:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.path_for(other).unlink()
 
     def sync_dirs(self, paths: set[Path]) -> None:
         """Make renames into these folders (and new shard folders) durable."""
