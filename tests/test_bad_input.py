@@ -18,6 +18,7 @@ from pynetdicom.association import Association
 from pynetdicom.status import code_to_category
 
 from tests.conftest import (
+    assert_archive_consistent,
     blob_files,
     config_args,
     dcmtk,
@@ -113,6 +114,17 @@ def test_absurdly_nested_sequences(node: NodeProcess, ct_file: Path, tmp_path: P
     response = send_raw(node, deep)
     assert response.Status == 0xC000, hex(response.Status)
     assert_nothing_left(node, before)
+
+
+def test_series_uid_reused_in_another_study_keeps_counters_true(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    first, second = gendata.ct_series(tmp_path / "ct", 2, 16, 16, patient_id="BAD0002")
+    ds = pydicom.dcmread(second)
+    ds.StudyInstanceUID = generate_uid()  # same Series Instance UID, another study
+    ds.save_as(second, enforce_file_format=True)
+    assert dimse_statuses(storescu(node, first, second).stderr) == [0x0000, 0x0000]
+    assert len(assert_archive_consistent(node.data_dir)) == 2
 
 
 def test_unknown_caller_rejected_until_added(node_factory, tmp_path: Path, ct_file: Path) -> None:

@@ -182,7 +182,13 @@ class IndexWriter:
             return self._duplicate(conn, sub, existing.id, existing.digest)
         patient_fk = self._upsert_patient(conn, rec)
         study_fk = self._upsert_study(conn, rec, patient_fk)
-        series_fk = self._series_for(conn, rec, study_fk)
+        series_fk, series_study_fk = self._series_for(conn, rec, study_fk)
+        if series_study_fk != study_fk:  # the series UID is already filed under another study
+            log.warning(
+                "series %s of %s already belongs to another study than %s: counted there",
+                rec.series_uid, rec.sop_uid, rec.study_uid,
+            )  # fmt: skip
+            study_fk = series_study_fk  # keep the counters equal to the real row counts
         conn.execute(t.instance.insert().values(**_instance_values(sub), series_fk=series_fk))
         conn.execute(
             update(t.series)
@@ -241,12 +247,14 @@ class IndexWriter:
         }
         return upsert_returning_id(conn, t.study, values, ["study_uid"], keep=["patient_fk"])
 
-    def _series_for(self, conn: Connection, rec: InstanceRecord, study_fk: int) -> int:
+    def _series_for(self, conn: Connection, rec: InstanceRecord, study_fk: int) -> tuple[int, int]:
+        """(series id, id of the study it belongs to), the series created when new."""
+        series = t.series
         row = conn.execute(
-            select(t.series.c.id).where(t.series.c.series_uid == rec.series_uid)
+            select(series.c.id, series.c.study_fk).where(series.c.series_uid == rec.series_uid)
         ).first()
         if row is not None:
-            return int(row.id)
+            return int(row.id), int(row.study_fk)
         result = conn.execute(
             t.series.insert().values(
                 series_uid=rec.series_uid,
@@ -260,7 +268,7 @@ class IndexWriter:
             )
         )
         self._count_new_series(conn, study_fk, rec.modality)
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0]), study_fk
 
     def _count_new_series(self, conn: Connection, study_fk: int, modality: str) -> None:
         current = conn.execute(
