@@ -24,6 +24,7 @@ from tests.conftest import (
     dcmtk,
     dimse_statuses,
     echo_ok,
+    find_sop_uids,
     index_digests,
     is_store_failure,
     mekong_cli,
@@ -160,29 +161,29 @@ def test_unknown_caller_rejected_until_added(node_factory, tmp_path: Path, ct_fi
 def test_duplicate_sop_instance_uid_with_other_content(
     node_factory, tmp_path: Path, ct_file: Path, policy: str
 ) -> None:
-    second = tmp_path / "second.dcm"
-    ds = pydicom.dcmread(ct_file)
+    """The second version is a corrected re-send: a comment added, filed in another study."""
+    first = pydicom.dcmread(ct_file)
+    second, ds = tmp_path / "second.dcm", pydicom.dcmread(ct_file)
     ds.ImageComments = "second version"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.save_as(second, enforce_file_format=True)
     replace = config_args(tmp_path / "n.toml", duplicate_policy=policy)
-    args = [] if policy == "keep_first" else replace
-    node = node_factory(extra_args=args).start()  # keep_first is the default
+    node = node_factory(extra_args=[] if policy == "keep_first" else replace).start()
 
     assert dimse_statuses(storescu(node, ct_file).stderr) == [0x0000]
     [first_digest] = index_digests(node.data_dir).values()
     assert dimse_statuses(storescu(node, second).stderr) == [0x0000]
-    [(sop_uid, digest)] = index_digests(node.data_dir).items()
+    [(sop_uid, digest)] = assert_archive_consistent(node.data_dir).items()  # no orphan blob
 
     assert sop_uid == ds.SOPInstanceUID
-    assert set(blob_files(node.data_dir)) == {digest}  # no orphan, no stale version
     stored = pydicom.dcmread(blob_files(node.data_dir)[digest])
-    if policy == "keep_first":
-        assert digest == first_digest and "ImageComments" not in stored
-    else:
-        assert digest != first_digest and stored.ImageComments == "second version"
+    winner, loser = (first, ds) if policy == "keep_first" else (ds, first)
+    assert (digest == first_digest) == (policy == "keep_first")
+    assert stored.get("ImageComments") == winner.get("ImageComments")
     assert stored.PixelData == ds.PixelData
+    assert find_sop_uids(node, winner.StudyInstanceUID) == {sop_uid}
+    assert find_sop_uids(node, loser.StudyInstanceUID) == set()
     assert node.health()["index"]["instances"] == 1
-    assert not list((node.data_dir / "tmp").iterdir())
 
 
 def test_concurrent_versions_under_replace_keep_their_blob(node_factory, tmp_path: Path,

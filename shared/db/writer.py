@@ -180,6 +180,13 @@ class IndexWriter:
         ).first()
         if existing is not None:
             return self._duplicate(conn, sub, existing.id, existing.digest)
+        series_fk, study_fk = self._file(conn, rec)
+        conn.execute(t.instance.insert().values(**_instance_values(sub), series_fk=series_fk))
+        self._count(conn, series_fk, study_fk, +1)
+        return WriteResult(Outcome.STORED)
+
+    def _file(self, conn: Connection, rec: InstanceRecord) -> tuple[int, int]:
+        """Upsert the patient and study, find or create the series: (series id, its study id)."""
         patient_fk = self._upsert_patient(conn, rec)
         study_fk = self._upsert_study(conn, rec, patient_fk)
         series_fk, series_study_fk = self._series_for(conn, rec, study_fk)
@@ -188,19 +195,19 @@ class IndexWriter:
                 "series %s of %s already belongs to another study than %s: counted there",
                 rec.series_uid, rec.sop_uid, rec.study_uid,
             )  # fmt: skip
-            study_fk = series_study_fk  # keep the counters equal to the real row counts
-        conn.execute(t.instance.insert().values(**_instance_values(sub), series_fk=series_fk))
+        return series_fk, series_study_fk  # counters then equal the real row counts
+
+    def _count(self, conn: Connection, series_fk: int, study_fk: int, delta: int) -> None:
         conn.execute(
             update(t.series)
             .where(t.series.c.id == series_fk)
-            .values(num_instances=t.series.c.num_instances + 1)
+            .values(num_instances=t.series.c.num_instances + delta)
         )
         conn.execute(
             update(t.study)
             .where(t.study.c.id == study_fk)
-            .values(num_instances=t.study.c.num_instances + 1, updated_at=time.time())
+            .values(num_instances=t.study.c.num_instances + delta, updated_at=time.time())
         )
-        return WriteResult(Outcome.STORED)
 
     def _duplicate(
         self, conn: Connection, sub: Submission, row_id: int, old_digest: str
@@ -215,9 +222,18 @@ class IndexWriter:
         )  # fmt: skip
         if not self._replace:
             return WriteResult(Outcome.KEPT_FIRST, unreferenced_digest=sub.digest)
-        conn.execute(
-            update(t.instance).where(t.instance.c.id == row_id).values(**_instance_values(sub))
-        )
+        # The new version's header wins everywhere, its series and study included.
+        old_series_fk, old_study_fk = conn.execute(
+            select(t.instance.c.series_fk, t.series.c.study_fk)
+            .join(t.series, t.series.c.id == t.instance.c.series_fk)
+            .where(t.instance.c.id == row_id)
+        ).one()
+        series_fk, study_fk = self._file(conn, sub.record)
+        values = {**_instance_values(sub), "series_fk": series_fk}
+        conn.execute(update(t.instance).where(t.instance.c.id == row_id).values(**values))
+        if series_fk != old_series_fk:
+            self._count(conn, old_series_fk, old_study_fk, -1)
+            self._count(conn, series_fk, study_fk, +1)
         return WriteResult(Outcome.REPLACED, unreferenced_digest=old_digest)
 
     def _upsert_patient(self, conn: Connection, rec: InstanceRecord) -> int:
