@@ -88,7 +88,7 @@ class Archive:
             )
         except Exception as exc:
             log.exception("cannot store %s from %s", record.sop_uid, source or "?")
-            message = f"index write failed: {exc}"
+            message = f"index write failed: {getattr(exc, 'orig', None) or exc}"  # DB-API text
             return StoreResult(
                 record.sop_uid,
                 record.sop_class_uid,

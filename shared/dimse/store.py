@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from mekong.shared.archive import Failure
 from mekong.shared.dimse import status
 from mekong.shared.dimse.services import Services, calling_ae
@@ -32,5 +34,6 @@ def handle_store(event: Event, services: Services) -> Dataset | int:
 def _status(code: int, comment: str) -> Dataset:
     response = Dataset()
     response.Status = code
-    response.ErrorComment = comment[:64]  # LO: at most 64 characters
+    # LO: at most 64 characters, no backslash or control characters (exception texts have both)
+    response.ErrorComment = re.sub(r"[\x00-\x1f\x7f\\]+", " ", comment).strip()[:64]
     return response
