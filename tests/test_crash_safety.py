@@ -34,25 +34,12 @@ def acknowledged(log: Path) -> list[Path]:
     return done
 
 
-def start_senders(node: NodeProcess, folders: list[Path], logs: list[Path]) -> list:
-    return [
-        subprocess.Popen(
-            [
-                dcmtk_tool("storescu"),
-                "-v",
-                "-aec",
-                AE_TITLE,
-                "127.0.0.1",
-                str(node.dicom_port),
-                "+sd",
-                str(folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("w"),
-            env=peer_env(),
-        )  # fmt: skip
-        for folder, log in zip(folders, logs, strict=True)
-    ]
+def start_sender(node: NodeProcess, folder: Path, log: Path) -> subprocess.Popen[bytes]:
+    """storescu -v on every file of `folder`, its log (stderr) written to `log`."""
+    command = [dcmtk_tool("storescu"), "-v", "-aec", AE_TITLE, "127.0.0.1",
+               str(node.dicom_port), "+sd", str(folder)]  # fmt: skip
+    with log.open("w") as stderr:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=peer_env())
 
 
 def test_acknowledged_instances_survive_kill_9(node_factory, tmp_path: Path) -> None:
@@ -60,7 +47,8 @@ def test_acknowledged_instances_survive_kill_9(node_factory, tmp_path: Path) -> 
     study_uid = pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
     node: NodeProcess = node_factory().start()
     logs = [tmp_path / f"storescu-{n}.log" for n in range(SENDERS)]
-    senders = start_senders(node, sorted((tmp_path / "ct").iterdir()), logs)
+    folders = sorted((tmp_path / "ct").iterdir())
+    senders = [start_sender(node, folder, log) for folder, log in zip(folders, logs, strict=True)]
     try:
         deadline = time.monotonic() + 60
         while sum(len(acknowledged(log)) for log in logs) < 40 and time.monotonic() < deadline:
