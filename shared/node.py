@@ -58,6 +58,7 @@ class Node:
         if removed:
             log.info("removed %d unfinished writes from a previous run", removed)
         self.index = await Index.open(self.config.index_path)
+        await self._remove_orphan_blobs()
         self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
         loop = asyncio.get_running_loop()
         self.archive = Archive(self.index, self.blobs, loop)
@@ -67,6 +68,23 @@ class Node:
         self.http = HttpServer(self)
         self.components = [self.http, DimseServer(self.config, services, self.policy)]
         _register_mode(self)
+
+    async def _remove_orphan_blobs(self) -> None:
+        """Delete blobs a crash left renamed into place but never committed to the index.
+
+        Only folders changed since the previous start are read (``DATA/last-start``), so this
+        stays cheap with a million blobs; a first start on old data reads them all.
+        """
+        assert self.blobs is not None and self.index is not None
+        marker = self.config.data_dir / "last-start"
+        since = marker.stat().st_mtime - 1 if marker.exists() else 0.0
+        marker.touch()
+        candidates = await asyncio.to_thread(self.blobs.digests_changed_since, since)
+        orphans = set(candidates) - await self.index.known_digests(candidates)
+        for digest in orphans:
+            self.blobs.delete(digest)
+        if orphans:
+            log.warning("removed %d blobs left by an interrupted store", len(orphans))
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)

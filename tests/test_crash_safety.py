@@ -67,11 +67,11 @@ def test_acknowledged_instances_survive_kill_9(node_factory, tmp_path: Path) -> 
 
     (node.data_dir / "tmp" / "leftover").write_bytes(b"an unfinished write")
     restarted = node_factory().start()  # same data folder, new ports
-    stored = assert_archive_consistent(restarted.data_dir, orphans_allowed=True)
+    stored = assert_archive_consistent(restarted.data_dir)  # orphan blobs removed at start
     assert acked <= set(stored)
     assert acked <= find_sop_uids(restarted, study_uid)
 
-    # Everything sent again: the rest is stored, blobs orphaned by the kill are adopted.
+    # Everything sent again: the rest is stored.
     result = storescu(restarted, *files)
     assert result.returncode == 0, result.stderr
     assert len(assert_archive_consistent(restarted.data_dir)) == len(files)

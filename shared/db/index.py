@@ -98,6 +98,18 @@ class Index:
                 )
         return result
 
+    async def known_digests(self, digests: list[str]) -> set[str]:
+        """Which of ``digests`` some instance row points to."""
+        known: set[str] = set()
+        async with self.engine.connect() as conn:
+            for start in range(0, len(digests), 500):
+                chunk = digests[start : start + 500]
+                rows = await conn.execute(
+                    select(t.instance.c.digest).where(t.instance.c.digest.in_(chunk))
+                )
+                known.update(row.digest for row in rows)
+        return known
+
     # --- remote AE table -----------------------------------------------------------------
 
     async def remote_aes(self) -> list[RemoteAE]:

@@ -100,6 +100,18 @@ class BlobStore:
     def read(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()
 
+    def digests_changed_since(self, since: float) -> list[str]:
+        """Blobs in shard folders changed at or after ``since`` (a rename into a folder updates
+        its mtime), so a start-up check reads only what the last run may have left behind."""
+        found = []
+        for top in _subdirs(self.root):
+            if top.stat().st_mtime < since:
+                continue
+            for shard in _subdirs(top):
+                if shard.stat().st_mtime >= since:
+                    found += [entry.name for entry in os.scandir(shard) if entry.is_file()]
+        return found
+
     def clean_tmp(self) -> int:
         """Remove leftovers of writes interrupted by a crash; returns how many."""
         removed = 0
@@ -108,3 +120,7 @@ class BlobStore:
                 leftover.unlink()
                 removed += 1
         return removed
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return [Path(entry.path) for entry in os.scandir(folder) if entry.is_dir()]
