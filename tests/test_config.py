@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mekong.shared.config import ConfigError, load_config
 
 

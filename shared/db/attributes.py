@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from mekong.shared.db import schema as t
 from sqlalchemy import ColumnElement, func, select
+
+from mekong.shared.db import schema as t
 
 
 class Level(IntEnum):

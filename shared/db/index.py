@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from mekong.shared.db import schema as t
 from mekong.shared.db.attributes import Level
 from mekong.shared.db.engine import open_engine, open_sync_engine, sqlite_url, sync_url
 from mekong.shared.db.query import Query, build_select
 from mekong.shared.db.upsert import upsert_statement
 from mekong.shared.db.writer import IndexWriter
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import ColumnElement, Select, and_, exists, select, true
+
 from mekong.shared.db import schema as t
 from mekong.shared.db.attributes import ATTRIBUTES, Attr, Level
 from mekong.shared.dicom.names import fuzzy_tokens
-from sqlalchemy import ColumnElement, Select, and_, exists, select, true
 
 _RANGE_VRS = {"DA", "TM", "DT"}
 

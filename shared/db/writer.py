@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from sqlalchemy import Connection, Engine, select, update
+
 from mekong.shared.db import schema as t
 from mekong.shared.db.upsert import upsert_returning_id
 from mekong.shared.dicom.header import InstanceRecord
 from mekong.shared.dicom.names import case_insensitive, folded_words
-from sqlalchemy import Connection, Engine, select, update
 
 log = logging.getLogger(__name__)
 

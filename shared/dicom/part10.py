@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from mekong.shared.dicom.header import InvalidInstance
 from pydicom.filereader import _read_file_meta_info, read_preamble
+
+from mekong.shared.dicom.header import InvalidInstance
 
 
 def split_part10(data: bytes) -> tuple[int, str]:

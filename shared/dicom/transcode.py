@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-from mekong.shared.dicom.transfer_syntaxes import NATIVE, VIDEO
 from pydicom import uid
 from pydicom.dataset import Dataset
+
+from mekong.shared.dicom.transfer_syntaxes import NATIVE, VIDEO
 
 
 class CannotTranscode(ValueError):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+
 from mekong.shared.db.query import QueryError
 from mekong.shared.dimse import status
 from mekong.shared.dimse.identifiers import IdentifierError, query_from, response_for, returned_keys
 from mekong.shared.dimse.services import Services, calling_ae
-from pydicom.dataset import Dataset
-from pynetdicom.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from mekong.shared.db.attributes import ATTRIBUTES, UNIQUE_KEYS, Level
-from mekong.shared.db.query import Query
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+
+from mekong.shared.db.attributes import ATTRIBUTES, UNIQUE_KEYS, Level
+from mekong.shared.db.query import Query
 
 RESPONSE_CHARSET = "ISO_IR 192"
 

@@ -6,16 +6,17 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from pydicom.dataset import Dataset
+from pynetdicom.association import Association
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext, build_context
+
 from mekong.shared.db.index import StoredInstanceRef
 from mekong.shared.dicom.transcode import dataset_for
 from mekong.shared.dicom.transfer_syntaxes import NATIVE
 from mekong.shared.dimse import status
 from mekong.shared.dimse.identifiers import IdentifierError, query_from
 from mekong.shared.dimse.services import Services, calling_ae
-from pydicom.dataset import Dataset
-from pynetdicom.association import Association
-from pynetdicom.events import Event
-from pynetdicom.presentation import PresentationContext, build_context
 
 log = logging.getLogger(__name__)
 _MAX_CONTEXTS = 128

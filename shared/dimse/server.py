@@ -11,16 +11,6 @@ import logging
 import socketserver
 import time
 
-from mekong.shared import __version__
-from mekong.shared.config import NodeConfig
-from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
-from mekong.shared.dimse.find import handle_find
-from mekong.shared.dimse.nodelay import enable_tcp_nodelay
-from mekong.shared.dimse.policy import AePolicy
-from mekong.shared.dimse.retrieve import handle_get, handle_move
-from mekong.shared.dimse.services import Services
-from mekong.shared.dimse.status import NOT_AUTHORIZED, SUCCESS
-from mekong.shared.dimse.store import handle_store
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import (
@@ -33,6 +23,17 @@ from pynetdicom.sop_class import (
     Verification,
 )
 from pynetdicom.transport import ThreadedAssociationServer
+
+from mekong.shared import __version__
+from mekong.shared.config import NodeConfig
+from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
+from mekong.shared.dimse.find import handle_find
+from mekong.shared.dimse.policy import AePolicy
+from mekong.shared.dimse.retrieve import handle_get, handle_move
+from mekong.shared.dimse.services import Services
+from mekong.shared.dimse.status import NOT_AUTHORIZED, SUCCESS
+from mekong.shared.dimse.store import handle_store
+from mekong.shared.dimse.tuning import tune_pynetdicom
 
 log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 30.0
@@ -95,7 +96,7 @@ class DimseServer:
         return ae
 
     async def start(self) -> None:
-        enable_tcp_nodelay()
+        tune_pynetdicom()
         _config.LOG_REQUEST_IDENTIFIERS = False
         _config.LOG_RESPONSE_IDENTIFIERS = False
         args = [self._services]

@@ -7,10 +7,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pynetdicom.events import Event
+
 from mekong.shared.archive import Archive
 from mekong.shared.db.index import Index
 from mekong.shared.dimse.policy import AePolicy
-from pynetdicom.events import Event
 
 T = TypeVar("T")
 _QUERY_TIMEOUT = 60.0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+
 from mekong.shared.archive import Failure
 from mekong.shared.dimse import status
 from mekong.shared.dimse.services import Services, calling_ae
-from pydicom.dataset import Dataset
-from pynetdicom.events import Event
 
 _FAILURE_STATUS = {
     Failure.INVALID: status.CANNOT_UNDERSTAND,

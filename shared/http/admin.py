@@ -7,6 +7,7 @@ interface, so an operator on the box (or the CLI) can use them and nobody else c
 from __future__ import annotations
 
 from aiohttp import web
+
 from mekong.shared import logs
 from mekong.shared.http.errors import error_response
 

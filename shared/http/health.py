@@ -11,6 +11,7 @@ import shutil
 import time
 
 from aiohttp import web
+
 from mekong.shared.http import keys
 
 routes = web.RouteTableDef()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+
 from mekong.shared import __version__
 
 routes = web.RouteTableDef()

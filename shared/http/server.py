@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
 from mekong.shared.http import admin, health, openapi
 from mekong.shared.http.errors import json_errors
 

@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection the node hands over (no URL of its own)."""
 
 from alembic import context
+
 from mekong.shared.db.schema import metadata
 
 connection = context.config.attributes["connection"]
