@@ -35,6 +35,7 @@ class DicomConfig:
     max_pdu: int = 0  # 0 = unlimited
     network_timeout: float = 30.0
     max_associations: int = 32
+    workers: int = 1  # DICOM receiving processes sharing the port (SO_REUSEPORT)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ def validate(config: NodeConfig) -> None:
         )
     if config.dicom.max_pdu < 0 or config.dicom.network_timeout <= 0:
         raise ConfigError("dicom.max_pdu must be >= 0 and dicom.network_timeout > 0")
+    if not 1 <= config.dicom.workers <= 16:
+        raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"

@@ -21,7 +21,8 @@ from mekong.shared.db.index import Index
 from mekong.shared.dicom import configure_pydicom
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.server import DimseServer
-from mekong.shared.dimse.services import Services
+from mekong.shared.dimse.services import open_services
+from mekong.shared.dimse.workers import DimseWorkers
 from mekong.shared.http.server import HttpServer
 from mekong.shared.storage.blobs import BlobStore
 
@@ -60,13 +61,16 @@ class Node:
         self.index = await Index.open(self.config.index_path)
         await self._remove_orphan_blobs()
         self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
-        loop = asyncio.get_running_loop()
-        self.archive = Archive(self.index, self.blobs, loop)
-        self.policy = AePolicy(self.index, self.config.dicom.unknown_callers == "accept")
-        await self.policy.start()
-        services = Services(self.archive, self.index, self.policy, loop, self.config.dicom.ae_title)
+        services = await open_services(self.config, self.index, self.blobs)
+        self.archive, self.policy = services.archive, services.policy
         self.http = HttpServer(self)
-        self.components = [self.http, DimseServer(self.config, services, self.policy)]
+        extra_receivers = self.config.dicom.workers - 1
+        self.components = [
+            self.http,
+            DimseServer(self.config, services, self.policy, reuse_port=extra_receivers > 0),
+        ]
+        if extra_receivers:
+            self.components.append(DimseWorkers(self.config, extra_receivers))
         _register_mode(self)
 
     async def _remove_orphan_blobs(self) -> None:
@@ -95,15 +99,23 @@ class Node:
             log.info("%s started", component.name)
 
     async def stop(self) -> None:
-        for component in reversed(self.components):
-            try:
-                await component.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", component.name)
+        receivers = [c for c in self.components if c.name.startswith("dimse")]
+        others = [c for c in reversed(self.components) if c not in receivers]
+        # every DICOM receiver drains at once, then the rest stops in reverse order
+        await asyncio.gather(*(self._stop_one(c) for c in receivers))
+        for component in others:
+            await self._stop_one(component)
         if self.policy:
             await self.policy.stop()
         if self.index:
             await self.index.close()
+
+    @staticmethod
+    async def _stop_one(component: Component) -> None:
+        try:
+            await component.stop()
+        except Exception:
+            log.exception("%s did not stop cleanly", component.name)
 
     def request_stop(self) -> None:
         self._stop.set()

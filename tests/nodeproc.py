@@ -52,10 +52,11 @@ class NodeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"node exited at start-up:\n{self.log()}")
             try:
-                self.health()
-                return self
+                if self.health()["status"] == "ok":  # every component running
+                    return self
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"node did not become healthy:\n{self.log()}")
 
     def health(self) -> dict:

@@ -52,6 +52,7 @@ class _PolicyAE(AE):
     "calling AE title not recognized" for unknown callers when the policy says reject)."""
 
     policy: AePolicy | None = None
+    reuse_port = False  # read by the tuned server_bind (mekong.shared.dimse.tuning)
 
     @property  # type: ignore[override]
     def require_calling_aet(self) -> list[str]:
@@ -69,8 +70,11 @@ class _PolicyAE(AE):
 class DimseServer:
     name = "dimse"
 
-    def __init__(self, config: NodeConfig, services: Services, policy: AePolicy) -> None:
+    def __init__(
+        self, config: NodeConfig, services: Services, policy: AePolicy, reuse_port: bool = False
+    ) -> None:
         self._config = config
+        self._reuse_port = reuse_port
         self._services = services
         self._policy = policy
         self._server: ThreadedAssociationServer | None = None
@@ -80,6 +84,7 @@ class DimseServer:
         ae = _PolicyAE(ae_title=self._config.dicom.ae_title)
         ae.implementation_version_name = f"MEKONG_{__version__}"[:16]
         ae.policy = self._policy
+        ae.reuse_port = self._reuse_port
         ae.maximum_pdu_size = self._config.dicom.max_pdu
         ae.network_timeout = self._config.dicom.network_timeout
         ae.acse_timeout = self._config.dicom.network_timeout
