@@ -49,10 +49,9 @@ class StoreResult:
 
 
 class Archive:
-    def __init__(self, index: Index, blobs: BlobStore, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, index: Index, blobs: BlobStore) -> None:
         self.index = index
         self.blobs = blobs
-        self.loop = loop
 
     async def store(self, part10: bytes, source: str = "") -> StoreResult:
         """Store from async code (STOW-RS, imports); blocking work runs in a thread."""

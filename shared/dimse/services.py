@@ -35,7 +35,7 @@ class Services:
 async def open_services(config: NodeConfig, index: Index, blobs: BlobStore) -> Services:
     """The archive and AE policy over an open index, as both the node and a worker need."""
     loop = asyncio.get_running_loop()
-    archive = Archive(index, blobs, loop)
+    archive = Archive(index, blobs)
     policy = AePolicy(index, config.dicom.unknown_callers == "accept")
     await policy.start()
     return Services(archive, index, policy, loop, config.dicom.ae_title)
