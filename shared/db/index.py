@@ -137,9 +137,9 @@ class Index:
             "fuzzy_find": ae.fuzzy_find,
             "description": ae.description,
         }
-        statement = upsert_statement(self.dialect, t.remote_ae, values, ["title"])
+        statement = upsert_statement(self.dialect, t.remote_ae, tuple(values), ("title",))
         async with self.engine.begin() as conn:
-            await conn.execute(statement)
+            await conn.execute(statement, values)
 
     async def remove_remote_ae(self, title: str) -> bool:
         async with self.engine.begin() as conn:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.upsert import upsert_returning_id
@@ -34,6 +34,34 @@ from mekong.shared.dicom.header import InstanceRecord
 from mekong.shared.dicom.names import case_insensitive, folded_words
 
 log = logging.getLogger(__name__)
+
+# Built once, executed with parameters: SQLAlchemy compiles each a single time.
+_FIND_INSTANCE = select(t.instance.c.id, t.instance.c.digest).where(
+    t.instance.c.sop_uid == bindparam("b_sop_uid")
+)
+_INSERT_INSTANCE = t.instance.insert()
+_FIND_SERIES = select(t.series.c.id, t.series.c.study_fk).where(
+    t.series.c.series_uid == bindparam("b_series_uid")
+)
+_INSERT_SERIES = t.series.insert()
+_COUNT_SERIES = (
+    update(t.series)
+    .where(t.series.c.id == bindparam("b_id"))
+    .values(num_instances=t.series.c.num_instances + bindparam("b_delta"))
+)
+_COUNT_STUDY = (
+    update(t.study)
+    .where(t.study.c.id == bindparam("b_id"))
+    .values(
+        num_instances=t.study.c.num_instances + bindparam("b_delta"), updated_at=bindparam("b_now")
+    )
+)
+_STUDY_MODALITIES = select(t.study.c.modalities).where(t.study.c.id == bindparam("b_id"))
+_COUNT_NEW_SERIES = (
+    update(t.study)
+    .where(t.study.c.id == bindparam("b_id"))
+    .values(num_series=t.study.c.num_series + 1, modalities=bindparam("b_modalities"))
+)
 
 
 class Outcome(Enum):
@@ -176,13 +204,11 @@ class IndexWriter:
 
     def _apply(self, conn: Connection, sub: Submission) -> WriteResult:
         rec = sub.record
-        existing = conn.execute(
-            select(t.instance.c.id, t.instance.c.digest).where(t.instance.c.sop_uid == rec.sop_uid)
-        ).first()
+        existing = conn.execute(_FIND_INSTANCE, {"b_sop_uid": rec.sop_uid}).first()
         if existing is not None:
             return self._duplicate(conn, sub, existing.id, existing.digest)
         series_fk, study_fk = self._file(conn, rec)
-        conn.execute(t.instance.insert().values(**_instance_values(sub), series_fk=series_fk))
+        conn.execute(_INSERT_INSTANCE, {**_instance_values(sub), "series_fk": series_fk})
         self._count(conn, series_fk, study_fk, +1)
         return WriteResult(Outcome.STORED)
 
@@ -199,16 +225,8 @@ class IndexWriter:
         return series_fk, series_study_fk  # counters then equal the real row counts
 
     def _count(self, conn: Connection, series_fk: int, study_fk: int, delta: int) -> None:
-        conn.execute(
-            update(t.series)
-            .where(t.series.c.id == series_fk)
-            .values(num_instances=t.series.c.num_instances + delta)
-        )
-        conn.execute(
-            update(t.study)
-            .where(t.study.c.id == study_fk)
-            .values(num_instances=t.study.c.num_instances + delta, updated_at=time.time())
-        )
+        conn.execute(_COUNT_SERIES, {"b_id": series_fk, "b_delta": delta})
+        conn.execute(_COUNT_STUDY, {"b_id": study_fk, "b_delta": delta, "b_now": time.time()})
 
     def _duplicate(
         self, conn: Connection, sub: Submission, row_id: int, old_digest: str
@@ -247,7 +265,7 @@ class IndexWriter:
             "birth_date": rec.birth_date,
             "sex": rec.sex,
         }
-        return upsert_returning_id(conn, t.patient, values, ["patient_id", "issuer"])
+        return upsert_returning_id(conn, t.patient, values, ("patient_id", "issuer"))
 
     def _upsert_study(self, conn: Connection, rec: InstanceRecord, patient_fk: int) -> int:
         values = {
@@ -262,43 +280,34 @@ class IndexWriter:
             "charset": rec.charset,
             "updated_at": time.time(),
         }
-        return upsert_returning_id(conn, t.study, values, ["study_uid"], keep=["patient_fk"])
+        return upsert_returning_id(conn, t.study, values, ("study_uid",), keep=("patient_fk",))
 
     def _series_for(self, conn: Connection, rec: InstanceRecord, study_fk: int) -> tuple[int, int]:
         """(series id, id of the study it belongs to), the series created when new."""
-        series = t.series
-        row = conn.execute(
-            select(series.c.id, series.c.study_fk).where(series.c.series_uid == rec.series_uid)
-        ).first()
+        row = conn.execute(_FIND_SERIES, {"b_series_uid": rec.series_uid}).first()
         if row is not None:
             return int(row.id), int(row.study_fk)
-        result = conn.execute(
-            t.series.insert().values(
-                series_uid=rec.series_uid,
-                study_fk=study_fk,
-                modality=rec.modality,
-                series_number=rec.series_number,
-                description=rec.series_description,
-                body_part=rec.body_part,
-                series_date=rec.series_date,
-                series_time=rec.series_time,
-            )
-        )
+        values = {
+            "series_uid": rec.series_uid,
+            "study_fk": study_fk,
+            "modality": rec.modality,
+            "series_number": rec.series_number,
+            "description": rec.series_description,
+            "body_part": rec.body_part,
+            "series_date": rec.series_date,
+            "series_time": rec.series_time,
+        }
+        result = conn.execute(_INSERT_SERIES, values)
         self._count_new_series(conn, study_fk, rec.modality)
         return int(result.inserted_primary_key[0]), study_fk
 
     def _count_new_series(self, conn: Connection, study_fk: int, modality: str) -> None:
-        current = conn.execute(
-            select(t.study.c.modalities).where(t.study.c.id == study_fk)
-        ).scalar_one()
+        current = conn.execute(_STUDY_MODALITIES, {"b_id": study_fk}).scalar_one()
         modalities = [m for m in current.split("\\") if m]
         if modality and modality not in modalities:
             modalities.append(modality)
-        conn.execute(
-            update(t.study)
-            .where(t.study.c.id == study_fk)
-            .values(num_series=t.study.c.num_series + 1, modalities="\\".join(sorted(modalities)))
-        )
+        new = {"b_id": study_fk, "b_modalities": "\\".join(sorted(modalities))}
+        conn.execute(_COUNT_NEW_SERIES, new)
 
 
 def _instance_values(sub: Submission) -> dict[str, object]:
