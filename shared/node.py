@@ -19,8 +19,8 @@ from mekong.shared.archive import Archive
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
 from mekong.shared.dicom import configure_pydicom
+from mekong.shared.dimse.frontdoor import dicom_listeners
 from mekong.shared.dimse.policy import AePolicy
-from mekong.shared.dimse.server import DimseServer
 from mekong.shared.dimse.services import open_services
 from mekong.shared.dimse.workers import DimseWorkers
 from mekong.shared.http.server import HttpServer
@@ -67,7 +67,7 @@ class Node:
         extra_receivers = self.config.dicom.workers - 1
         self.components = [
             self.http,
-            DimseServer(self.config, services, self.policy, reuse_port=extra_receivers > 0),
+            *dicom_listeners(self.config, services, reuse_port=extra_receivers > 0),
         ]
         if extra_receivers:
             self.components.append(DimseWorkers(self.config, extra_receivers))

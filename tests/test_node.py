@@ -31,7 +31,7 @@ def _request(url: str, method: str = "GET", body: dict | None = None) -> tuple[i
 def test_health_reports_mode_components_disk_and_counts(node: NodeProcess) -> None:
     health = node.health()
     assert health["mode"] == "edge"
-    assert health["components"] == {"http": "running", "dimse": "running"}
+    assert health["components"] == {"http": "running", "dimse": "running", "dimse-qr": "running"}
     assert health["disk"]["free_bytes"] > 0
     assert health["index"] == {"patients": 0, "studies": 0, "series": 0, "instances": 0}
     assert health["server"]["memory_total_bytes"] > 0
@@ -109,3 +109,18 @@ def _wait_for_instances(node: NodeProcess, count: int, timeout: float = 30) -> N
     while node.health()["index"]["instances"] < count:
         assert time.monotonic() < deadline, "no instance arrived"
         time.sleep(0.05)
+
+
+def test_garbage_on_the_dicom_port_is_dropped_and_the_node_goes_on(node: NodeProcess) -> None:
+    import socket
+
+    for junk in (
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x01\x00\xff\xff\xff\xff",
+        b"\x04\x00\x00\x00\x00\x02ab",
+    ):
+        with socket.create_connection(("127.0.0.1", node.dicom_port), timeout=10) as sock:
+            sock.sendall(junk)
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(64)  # an A-ABORT or nothing; the connection closes either way
+    assert dcmtk("echoscu", "-aec", AE_TITLE, "127.0.0.1", str(node.dicom_port)).returncode == 0

@@ -12,7 +12,11 @@ import socketserver
 import time
 
 from pynetdicom import AE, _config, evt
-from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.presentation import (
+    AllStoragePresentationContexts,
+    PresentationContext,
+    build_context,
+)
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -52,7 +56,6 @@ class _PolicyAE(AE):
     "calling AE title not recognized" for unknown callers when the policy says reject)."""
 
     policy: AePolicy | None = None
-    reuse_port = False  # read by the tuned server_bind (mekong.shared.dimse.tuning)
 
     @property  # type: ignore[override]
     def require_calling_aet(self) -> list[str]:
@@ -67,14 +70,32 @@ class _PolicyAE(AE):
         pass
 
 
+def storage_contexts() -> list[PresentationContext]:
+    """Verification and every storage SOP class, with the syntaxes Mekong stores."""
+    contexts = [build_context(Verification, NATIVE)]
+    for context in AllStoragePresentationContexts:
+        # scp_role: a C-GET requester may act as Storage SCP on this context
+        storage = build_context(context.abstract_syntax, ACCEPTED_FOR_STORAGE)
+        storage.scu_role, storage.scp_role = True, True
+        contexts.append(storage)
+    return contexts
+
+
 class DimseServer:
-    name = "dimse"
+    """The pynetdicom listener. Behind the front door it listens on a loopback port and
+    serves the associations the front door relays (query/retrieve)."""
+
+    name = "dimse-qr"
 
     def __init__(
-        self, config: NodeConfig, services: Services, policy: AePolicy, reuse_port: bool = False
+        self,
+        config: NodeConfig,
+        services: Services,
+        policy: AePolicy,
+        address: tuple[str, int] | None = None,
     ) -> None:
         self._config = config
-        self._reuse_port = reuse_port
+        self._address = address or (config.bind, config.dicom.port)
         self._services = services
         self._policy = policy
         self._server: ThreadedAssociationServer | None = None
@@ -84,20 +105,18 @@ class DimseServer:
         ae = _PolicyAE(ae_title=self._config.dicom.ae_title)
         ae.implementation_version_name = f"MEKONG_{__version__}"[:16]
         ae.policy = self._policy
-        ae.reuse_port = self._reuse_port
         ae.maximum_pdu_size = self._config.dicom.max_pdu
         ae.network_timeout = self._config.dicom.network_timeout
         ae.acse_timeout = self._config.dicom.network_timeout
         ae.dimse_timeout = self._config.dicom.network_timeout
         ae.maximum_associations = self._config.dicom.max_associations
-        ae.add_supported_context(Verification, NATIVE)
+        for context in storage_contexts():
+            ae.add_supported_context(
+                context.abstract_syntax, context.transfer_syntax,
+                scu_role=context.scu_role, scp_role=context.scp_role,
+            )  # fmt: skip
         for model in _QR_MODELS:
             ae.add_supported_context(model, NATIVE)
-        for context in AllStoragePresentationContexts:
-            # scp_role: a C-GET requester may act as Storage SCP on this context
-            ae.add_supported_context(
-                context.abstract_syntax, ACCEPTED_FOR_STORAGE, scu_role=True, scp_role=True
-            )
         return ae
 
     async def start(self) -> None:
@@ -112,10 +131,11 @@ class DimseServer:
             (evt.EVT_C_GET, handle_get, args),
             (evt.EVT_C_MOVE, handle_move, args),
         ]
-        address = (self._config.bind, self._config.dicom.port)
-        self._server = self.build_ae().start_server(address, block=False, evt_handlers=handlers)
+        self._server = self.build_ae().start_server(
+            self._address, block=False, evt_handlers=handlers
+        )
         self.state = "running"
-        log.info("DICOM listening on %s:%s as %s", *address, self._config.dicom.ae_title)
+        log.info("pynetdicom listening on %s:%s", *self._server.server_address[:2])
 
     @property
     def port(self) -> int:

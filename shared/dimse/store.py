@@ -1,7 +1,9 @@
-"""C-STORE SCP: hand the received bytes, undecoded, to the archive; answer after it commits."""
+"""C-STORE SCP (pynetdicom side): hand the received bytes, undecoded, to the archive; answer
+after it commits. The front door (``frontdoor.py``) answers storage associations the same way."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from pydicom.dataset import Dataset
@@ -11,7 +13,9 @@ from mekong.shared.archive import Failure
 from mekong.shared.dimse import status
 from mekong.shared.dimse.services import Services, calling_ae
 
-_FAILURE_STATUS = {
+log = logging.getLogger(__name__)
+
+FAILURE_STATUS = {
     Failure.INVALID: status.CANNOT_UNDERSTAND,
     Failure.OUT_OF_RESOURCES: status.OUT_OF_RESOURCES,
     Failure.INTERNAL: status.OUT_OF_RESOURCES,
@@ -21,6 +25,7 @@ _FAILURE_STATUS = {
 def handle_store(event: Event, services: Services) -> Dataset | int:
     caller = calling_ae(event)
     if not services.policy.allows(caller, "store"):
+        log.warning("C-STORE refused: AE %r may not store", caller)
         return _status(status.NOT_AUTHORIZED, f"AE '{caller}' may not store to this node")
     result = services.archive.store_blocking(
         event.encoded_dataset(include_meta=True),
@@ -29,12 +34,17 @@ def handle_store(event: Event, services: Services) -> Dataset | int:
     )
     if result.ok:
         return status.SUCCESS
-    return _status(_FAILURE_STATUS[result.failure], result.message)  # type: ignore[index]
+    return _status(FAILURE_STATUS[result.failure or Failure.INTERNAL], result.message)
+
+
+def status_comment(text: str) -> str:
+    """An Error Comment (LO): at most 64 characters, no backslash or control characters
+    (exception texts have both)."""
+    return re.sub(r"[\x00-\x1f\x7f\\]+", " ", text).strip()[:64]
 
 
 def _status(code: int, comment: str) -> Dataset:
     response = Dataset()
     response.Status = code
-    # LO: at most 64 characters, no backslash or control characters (exception texts have both)
-    response.ErrorComment = re.sub(r"[\x00-\x1f\x7f\\]+", " ", comment).strip()[:64]
+    response.ErrorComment = status_comment(comment)
     return response

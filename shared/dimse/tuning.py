@@ -45,12 +45,6 @@ def tune_pynetdicom() -> None:
 
 def _wrap_sockets() -> None:
     original_get_request = transport.AssociationServer.get_request
-    original_server_bind = transport.AssociationServer.server_bind
-
-    def server_bind(self):  # type: ignore[no-untyped-def]
-        if getattr(self.ae, "reuse_port", False):  # several receiver processes, one port
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        original_server_bind(self)
 
     original_create_socket = transport.AssociationSocket._create_socket
 
@@ -65,7 +59,7 @@ def _wrap_sockets() -> None:
         return sock
 
     transport.AssociationServer.get_request = get_request  # type: ignore[method-assign]
-    transport.AssociationServer.server_bind = server_bind  # type: ignore[method-assign]
+
     transport.AssociationSocket._create_socket = create_socket  # type: ignore[method-assign]
 
 

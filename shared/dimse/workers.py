@@ -20,7 +20,7 @@ from mekong.shared import logs
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
 from mekong.shared.dicom import configure_pydicom
-from mekong.shared.dimse.server import DimseServer
+from mekong.shared.dimse.frontdoor import dicom_listeners
 from mekong.shared.dimse.services import open_services
 from mekong.shared.storage.blobs import BlobStore
 
@@ -88,14 +88,15 @@ async def _serve(config: NodeConfig, number: int, ready) -> None:  # type: ignor
     index = await Index.open(config.index_path)
     index.start_writer(blobs.sync_dirs, config.dicom.duplicate_policy)
     services = await open_services(config, index, blobs)
-    server = DimseServer(config, services, services.policy, reuse_port=True)
+    listeners = dicom_listeners(config, services, reuse_port=True)
     try:
-        await server.start()
+        for listener in listeners:
+            await listener.start()
         ready.set()
         log.info("DICOM worker %d ready", number)
         await stop.wait()
     finally:
-        await server.stop()
+        await asyncio.gather(*(listener.stop() for listener in reversed(listeners)))
         await services.policy.stop()
         await index.close()
 
