@@ -1,0 +1,1 @@
+"""Benchmarks of Mekong against Orthanc (``python -m tools.bench.dimse``)."""
