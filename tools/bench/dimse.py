@@ -756,7 +756,8 @@ def recording(pid: int, out: Path, *mode: str) -> Iterator[None]:
 
 
 _GENERIC = re.compile(r"\((threading|runpy|<frozen runpy>|asyncio/(runners|base_events))")
-_STORE_THREADS = ("AcceptorThread", "index-writer", "run_reactor")
+_LIBRARY = re.compile(r"\(/\S*?/(site-packages|lib/python3\.\d+)/")
+_PRODUCT = re.compile(r"\(/\S*?/(?=(shared|edge|central|tools|tests)/)")
 
 
 def _samples(raw: Path) -> Iterator[tuple[str, list[str], int]]:
@@ -766,10 +767,7 @@ def _samples(raw: Path) -> Iterator[tuple[str, list[str], int]]:
         frames = stack.split(";")
         thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
         thread = re.sub(r"[@-]?\d+", "", thread).strip() or "thread"
-        cleaned = [
-            re.sub(r"\(/\S*?/(site-packages|lib/python3\.\d+|main)/", "(", frame)
-            for frame in frames[1:]
-        ]
+        cleaned = [_PRODUCT.sub("(", _LIBRARY.sub("(", frame)) for frame in frames[1:]]
         yield thread, [f for f in cleaned if not _GENERIC.search(f)], int(count)
 
 
@@ -779,7 +777,7 @@ def _top(counter: collections.Counter[str], total: int, top: int) -> list[str]:
 
 def summarize(raw: Path, top: int = 20) -> str:
     """GIL profile: share of all samples by thread and by frame (inclusive and leaf).
-    Wall-clock profile: for the threads that store, where their time goes (leaf frames)."""
+    Wall-clock profile: for each thread that is not merely idle, where its time goes."""
     threads: collections.Counter[str] = collections.Counter()
     inclusive: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     leaf: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
@@ -798,10 +796,10 @@ def summarize(raw: Path, top: int = 20) -> str:
         lines += ["inclusive (all threads):", *_top(inclusive["*"], total, top)]
         lines += ["leaf (all threads):", *_top(leaf["*"], total, top // 2)]
         return "\n".join(lines)
-    for thread in threads:
-        if thread.startswith(_STORE_THREADS):
+    for thread, total in threads.most_common():
+        if leaf[thread] and leaf[thread].most_common(1)[0][1] < 0.97 * total:  # not just idle
             lines.append(f"[{thread}] where its wall-clock time goes (leaf frames):")
-            lines += _top(leaf[thread], threads[thread], top // 2)
+            lines += _top(leaf[thread], total, top // 2)
     return "\n".join(lines)
 
 
@@ -843,6 +841,8 @@ def facts(argv: list[str]) -> dict[str, str]:
     )
     ram_gib = int(meminfo["MemTotal"].split()[0]) / 1024**2
     commit = first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
+    if commit == "?":  # not a checkout, e.g. a `git archive` export
+        commit = os.environ.get("MEKONG_REVISION", "?")
     return {
         "command": " ".join([".venv/bin/python -m tools.bench.dimse", *argv]).strip(),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
