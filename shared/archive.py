@@ -109,7 +109,7 @@ class Archive:
     def _write(self, part10: bytes, record: InstanceRecord, source: str) -> StoreResult:
         assert self.index.writer is not None, "index writer not started"
         blob = self.blobs.write(part10)  # held until the writer settles the submission
-        settle = functools.partial(self.blobs.release, blob.digest)
+        settle = functools.partial(self.blobs.release, blob.hold)
         submission = Submission(record, blob.digest, blob.size, blob.path, source[:16], settle)
         # On a timeout the submission stays queued and may still commit: its blob is left to
         # the writer's settlement, never deleted here.

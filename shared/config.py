@@ -35,7 +35,7 @@ class DicomConfig:
     max_pdu: int = 0  # 0 = unlimited
     network_timeout: float = 30.0
     max_associations: int = 32
-    workers: int = 1  # DICOM receiving processes sharing the port (SO_REUSEPORT)
+    workers: int = 2  # DICOM receiving processes sharing the port (SO_REUSEPORT)
 
 
 @dataclass(frozen=True)

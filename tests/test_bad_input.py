@@ -142,12 +142,13 @@ def test_unknown_caller_rejected_until_added(node_factory, tmp_path: Path, ct_fi
     add = mekong_cli("ae", "add", "STRANGER", "--host", "127.0.0.1", "--port", "1",
                      "--allow", "echo,store", "--data", data)  # fmt: skip
     assert add.returncode == 0, add.stderr
-    deadline = time.monotonic() + 2.5  # the node reloads the AE table every second
+    deadline = time.monotonic() + 5  # every DICOM process reloads the AE table each second
     while (store := storescu(node, ct_file, aet="STRANGER")).returncode and (
         time.monotonic() < deadline
     ):
         time.sleep(0.2)
     assert dimse_statuses(store.stderr) == [0x0000], store.stderr
+    time.sleep(1.2)  # every DICOM process of the node has reloaded the table by now
     assert echo_ok(node, "STRANGER")
 
     find = dcmtk("findscu", "-d", "-S", "-aet", "STRANGER", "-aec", AE_TITLE, "127.0.0.1",

@@ -64,3 +64,17 @@ def _alive(pid: int) -> bool:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+
+
+def test_a_second_node_on_the_same_dicom_port_fails_to_start(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    second = NodeProcess(tmp_path / "second", dicom_port=node.dicom_port)
+    try:
+        second.start(timeout=20)
+    except RuntimeError as exc:
+        assert "cannot start" in str(exc)
+    else:
+        raise AssertionError("a second node shared the DICOM port")
+    finally:
+        second.stop()

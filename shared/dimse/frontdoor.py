@@ -49,8 +49,14 @@ class FrontDoor:
     name = "dimse"
 
     def __init__(
-        self, config: NodeConfig, services: Services, backend: DimseServer, reuse_port: bool
+        self,
+        config: NodeConfig,
+        services: Services,
+        backend: DimseServer,
+        reuse_port: bool,
+        first: bool = True,
     ) -> None:
+        self._first = first  # the node's own listener, bound before any worker's
         self._config = config
         self._services = services
         self._contexts = storage_contexts()
@@ -62,6 +68,8 @@ class FrontDoor:
         self.state = "stopped"
 
     async def start(self) -> None:
+        if self._reuse_port and self._first:
+            _refuse_if_taken(self._config.bind, self._config.dicom.port)
         self._server = await asyncio.start_server(
             self._accept, self._config.bind, self._config.dicom.port,
             reuse_port=self._reuse_port or None, limit=1 << 20,
@@ -285,7 +293,19 @@ def _peer(writer: asyncio.StreamWriter) -> str:
     return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
-def dicom_listeners(config: NodeConfig, services: Services, reuse_port: bool) -> list:  # type: ignore[type-arg]
+def dicom_listeners(
+    config: NodeConfig, services: Services, reuse_port: bool, first: bool = True
+) -> list:  # type: ignore[type-arg]
     """The pynetdicom listener on a loopback port, then the front door on the DICOM port."""
     backend = DimseServer(config, services, services.policy, address=("127.0.0.1", 0))
-    return [backend, FrontDoor(config, services, backend, reuse_port)]
+    return [backend, FrontDoor(config, services, backend, reuse_port, first)]
+
+
+def _refuse_if_taken(host: str, port: int) -> None:
+    """With SO_REUSEPORT a second node on the same port would silently share it: bind once
+    without it first, so a port in use fails start-up as it should."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR ignores closed connections in TIME_WAIT; a listener still refuses it
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))

@@ -88,7 +88,7 @@ async def _serve(config: NodeConfig, number: int, ready) -> None:  # type: ignor
     index = await Index.open(config.index_path)
     index.start_writer(blobs.sync_dirs, config.dicom.duplicate_policy)
     services = await open_services(config, index, blobs)
-    listeners = dicom_listeners(config, services, reuse_port=True)
+    listeners = dicom_listeners(config, services, reuse_port=True, first=False)
     try:
         for listener in listeners:
             await listener.start()

@@ -7,17 +7,19 @@ fsyncing the parent folder; the index writer does that once for a whole batch
 :meth:`BlobStore.write` *holds* the blob until :meth:`BlobStore.release`: a store that found its
 content already present relies on that file until its row is committed, so deletions made on
 release skip held blobs (the last holder's release deletes it if it is still unreferenced).
+A hold is a file in ``holds/`` and every check runs under an ``flock``, so the DICOM worker
+processes of one node respect each other's holds too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import threading
 import uuid
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ class StoredBlob:
     size: int
     path: Path
     created: bool  # False when identical content was already stored
+    hold: Path  # released with BlobStore.release
 
 
 class BlobStore:
@@ -36,8 +39,10 @@ class BlobStore:
         self.tmp = data_dir / "tmp"
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.holds = data_dir / "holds"
+        self.holds.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._holds: Counter[str] = Counter()
+        self._lock_file = data_dir / "blobs.lock"
 
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:4] / digest
@@ -49,11 +54,12 @@ class BlobStore:
         """
         digest = hashlib.sha256(data).hexdigest()
         final = self.path_for(digest)
-        with self._lock:
-            self._holds[digest] += 1
+        hold = self.holds / f"{digest}.{os.getpid()}.{uuid.uuid4().hex}"
+        with self._guard():
+            hold.touch()
             exists = final.exists()
         if exists:
-            return StoredBlob(digest, len(data), final, created=False)
+            return StoredBlob(digest, len(data), final, created=False, hold=hold)
         temp = self.tmp / uuid.uuid4().hex
         try:
             with open(temp, "wb") as handle:
@@ -65,21 +71,24 @@ class BlobStore:
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-            self.release(digest)
+            self.release(hold)
             raise
-        return StoredBlob(digest, len(data), final, created=True)
+        return StoredBlob(digest, len(data), final, created=True, hold=hold)
 
-    def release(self, digest: str, unreferenced: Iterable[str] = ()) -> None:
+    def release(self, hold: Path, unreferenced: Iterable[str] = ()) -> None:
         """End a hold taken by :meth:`write`, then delete the ``unreferenced`` blobs that no
-        store in progress holds."""
-        with self._lock:
-            self._holds[digest] -= 1
-            if self._holds[digest] <= 0:
-                del self._holds[digest]
+        store in progress, in any process of the node, holds."""
+        with self._guard():
+            hold.unlink(missing_ok=True)
             for other in unreferenced:
-                if not self._holds[other]:
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path_for(other).unlink()
+                if not any(self.holds.glob(f"{other}.*")):
+                    self.path_for(other).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        with self._lock, open(self._lock_file, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def sync_dirs(self, paths: set[Path]) -> None:
         """Make renames into these folders (and new shard folders) durable."""
@@ -113,9 +122,10 @@ class BlobStore:
         return found
 
     def clean_tmp(self) -> int:
-        """Remove leftovers of writes interrupted by a crash; returns how many."""
+        """Remove leftovers of writes and holds interrupted by a crash (at node start, before
+        any store); returns how many."""
         removed = 0
-        for leftover in self.tmp.iterdir():
+        for leftover in [*self.tmp.iterdir(), *self.holds.iterdir()]:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
                 removed += 1
