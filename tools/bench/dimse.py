@@ -760,13 +760,14 @@ _LIBRARY = re.compile(r"\(/\S*?/(site-packages|lib/python3\.\d+)/")
 _PRODUCT = re.compile(r"\(/\S*?/(?=(shared|edge|central|tools|tests)/)")
 
 
-def _samples(raw: Path) -> Iterator[tuple[str, list[str], int]]:
-    """(thread group, frames outermost first, count) per line of a py-spy raw profile."""
+def _samples(raw: Path, merge: bool) -> Iterator[tuple[str, list[str], int]]:
+    """(thread, frames outermost first, count) per line of a py-spy raw profile; with
+    ``merge``, threads that differ only by numbers form one group."""
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
-        thread = re.sub(r"[@-]?\d+", "", thread).strip() or "thread"
+        thread = re.sub(r"[@-]?\d+" if merge else r"@\d{8,}", "", thread).strip() or "thread"
         cleaned = [_PRODUCT.sub("(", _LIBRARY.sub("(", frame)) for frame in frames[1:]]
         yield thread, [f for f in cleaned if not _GENERIC.search(f)], int(count)
 
@@ -781,7 +782,7 @@ def summarize(raw: Path, top: int = 20) -> str:
     threads: collections.Counter[str] = collections.Counter()
     inclusive: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     leaf: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for thread, frames, n in _samples(raw):
+    for thread, frames, n in _samples(raw, merge="gil" in raw.name):
         threads[thread] += n
         for frame in set(frames):
             inclusive[thread][frame] += n
@@ -824,6 +825,8 @@ def facts(argv: list[str]) -> dict[str, str]:
     def first_line(command: list[str]) -> str:
         try:
             out = subprocess.run(command, capture_output=True, text=True, env=peer_env())
+            if out.returncode != 0:
+                return "?"
             return (out.stdout or out.stderr).strip().splitlines()[0]
         except (OSError, IndexError):
             return "?"
