@@ -737,7 +737,8 @@ def recording(pid: int, out: Path, *mode: str) -> Iterator[None]:
     spy = py_spy()
     if spy is None:
         raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--threads", "--format", "raw"]
+    command = [spy, "record", "--pid", str(pid), "--rate", "200", "--threads", "--subprocesses"]
+    command += ["--format", "raw"]
     proc = subprocess.Popen(
         [*command, *mode, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -756,6 +757,7 @@ def recording(pid: int, out: Path, *mode: str) -> Iterator[None]:
 
 
 _GENERIC = re.compile(r"\((threading|runpy|<frozen runpy>|asyncio/(runners|base_events))")
+_PROCESSES = re.compile(r'(process \d+:"[^"]*";)+')
 _LIBRARY = re.compile(r"\(/\S*?/(site-packages|lib/python3\.\d+)/")
 _PRODUCT = re.compile(r"\(/\S*?/(?=(shared|edge|central|tools|tests)/)")
 
@@ -765,9 +767,13 @@ def _samples(raw: Path, merge: bool) -> Iterator[tuple[str, list[str], int]]:
     ``merge``, threads that differ only by numbers form one group."""
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
+        processes = _PROCESSES.match(stack)
+        pids = re.findall(r"process (\d+):", processes.group(0)) if processes else []
+        frames = stack[processes.end() if processes else 0 :].split(";")
+        thread = re.sub(r"^thread \(\d+\)(: )?", "", frames[0])
         thread = re.sub(r"[@-]?\d+" if merge else r"@\d{8,}", "", thread).strip() or "thread"
+        if len(pids) > 1:  # a child process of the node (a DICOM worker)
+            thread = f"child{'' if merge else ' ' + pids[-1]}: {thread}"
         cleaned = [_PRODUCT.sub("(", _LIBRARY.sub("(", frame)) for frame in frames[1:]]
         yield thread, [f for f in cleaned if not _GENERIC.search(f)], int(count)
 
