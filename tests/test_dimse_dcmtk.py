@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import dcmtk
 from tests.nodeproc import AE_TITLE, NodeProcess, free_port, peer_env
+from tools import gendata
 from tools.gendata import decoded_pixels
 
 VIETNAMESE_NAME = "Nguyễn^Thị Hồng Nhung".encode()
@@ -229,3 +230,31 @@ def test_get_transcodes_big_endian_with_pixels_swapped(node: NodeProcess, tmp_pa
     ds = pydicom.dcmread(received)
     assert ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
     assert (ds.pixel_array == pydicom.dcmread(original).pixel_array).all()
+
+
+def test_find_matches_and_returns_sequence_items(node: NodeProcess, tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+
+    paths = []
+    for n, code in enumerate(("CTHEAD", "CTCHEST")):
+        [path] = gendata.ct_series(tmp_path / code, count=1, rows=16, cols=16,
+                                   patient_id=f"SEQ{n}", seed=40 + n)  # fmt: skip
+        ds = pydicom.dcmread(path)
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "99VN", f"Chụp {code}"
+        ds.ProcedureCodeSequence = [item]
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    assert store(node, *paths).returncode == 0
+
+    hits = find(node, "STUDY", "ProcedureCodeSequence[0].CodeValue=CTCH*",
+                "ProcedureCodeSequence[0].CodeMeaning", "PatientID")  # fmt: skip
+    assert [h.PatientID for h in hits] == ["SEQ1"]
+    [answer] = hits[0].ProcedureCodeSequence
+    assert (answer.CodeValue, answer.CodeMeaning) == ("CTCHEST", "Chụp CTCHEST")
+    assert "CodingSchemeDesignator" not in answer  # only the keys asked for
+
+    universal = find(node, "STUDY", "ProcedureCodeSequence", "PatientID=SEQ0")
+    assert [i.CodeValue for i in universal[0].ProcedureCodeSequence] == ["CTHEAD"]
+    assert not find(node, "STUDY", "ProcedureCodeSequence[0].CodeValue=MR*", "PatientID")

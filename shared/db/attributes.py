@@ -89,3 +89,17 @@ UNIQUE_KEYS = {
     Level.SERIES: "SeriesInstanceUID",
     Level.IMAGE: "SOPInstanceUID",
 }
+
+
+def representative_digest(level: Level) -> ColumnElement | None:
+    """The blob of one instance of each result row, whose header answers keys the index does
+    not hold (sequences). None at patient level."""
+    first = select(t.instance.c.digest).order_by(t.instance.c.id).limit(1)
+    if level == Level.IMAGE:
+        return t.instance.c.digest
+    if level == Level.SERIES:
+        return first.where(t.instance.c.series_fk == t.series.c.id).scalar_subquery()
+    if level == Level.STUDY:
+        in_study = first.join(t.series, t.series.c.id == t.instance.c.series_fk)
+        return in_study.where(t.series.c.study_fk == t.study.c.id).scalar_subquery()
+    return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Select, and_, exists, select, true
 
 from mekong.shared.db import schema as t
-from mekong.shared.db.attributes import ATTRIBUTES, Attr, Level
+from mekong.shared.db.attributes import ATTRIBUTES, Attr, Level, representative_digest
 from mekong.shared.dicom.names import fuzzy_tokens
 
 _RANGE_VRS = {"DA", "TM", "DT"}
@@ -31,11 +31,15 @@ class Query:
     fuzzy: bool = False
     limit: int | None = None
     offset: int = 0
+    with_digest: bool = False  # add "_digest": one instance's blob per row (sequence keys)
 
 
 def build_select(query: Query, returned: list[str], dialect: str = "sqlite") -> Select:
     """SELECT of the ``returned`` keywords at ``query.level`` with every filter applied."""
     columns = [ATTRIBUTES[k].column.label(k) for k in returned if _visible(k, query.level)]
+    digest = representative_digest(query.level) if query.with_digest else None
+    if digest is not None:
+        columns.append(digest.label("_digest"))
     statement = select(*columns).select_from(_joined(query.level))
     conditions = [
         c for k, v in query.filters.items() if (c := _condition(k, v, query, dialect)) is not None
