@@ -558,11 +558,14 @@ def settle() -> None:
             told = True
 
 
-def ingest(server: Server, groups: list[list[Path]], label: str, logs: Path) -> Ingest:
+def ingest(
+    server: Server, groups: list[list[Path]], label: str, logs: Path, wait: bool = True
+) -> Ingest:
     """One storescu per group (one association each), all at once; timed until the last ends."""
     files, size = files_in([f for group in groups for f in group])
     before = server.instances()
-    settle()
+    if wait:
+        settle()
     meter = CpuMeter(server)
     procs, log_paths = [], []
     start = time.perf_counter()
@@ -815,10 +818,12 @@ def profile(mekong: Mekong, folders: list[Path], out_dir: Path, logs: Path) -> s
     recording (idle included), half on 2 associations under a GIL (CPU) recording."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wall, gil = out_dir / "mekong-store-wall.txt", out_dir / "mekong-store-gil.txt"
+    settle()
     with recording(mekong.pid, wall, "--idle"):
-        ingest(mekong, [folders[:2]], "profile wall-clock", logs)
+        ingest(mekong, [folders[:2]], "profile wall-clock", logs, wait=False)
+    settle()
     with recording(mekong.pid, gil, "--gil"):
-        ingest(mekong, [[folders[2]], [folders[3]]], "profile GIL", logs)
+        ingest(mekong, [[folders[2]], [folders[3]]], "profile GIL", logs, wait=False)
     summary = summarize(wall) + "\n\n" + summarize(gil)
     (out_dir / "summary.txt").write_text(summary + "\n")
     return summary
