@@ -947,9 +947,8 @@ def report(
         )
         lines.append("")
         if finds.other_load > QUIET:
-            lines.append(
-                f"⚠ Other processes used {100 * finds.other_load:.0f}% of a core meanwhile."
-            )
+            load = 100 * finds.other_load
+            lines.append(f"⚠ Other processes used {load:.0f}% of a core during the C-FIND queries.")
         if finds.mismatches:
             lines.append(f"⚠ {len(finds.mismatches)} queries matched differently, e.g. ")
             lines.extend(f"  - {text}" for text in finds.mismatches[:5])
@@ -963,8 +962,8 @@ def report(
         "any timed phase.",
         "",
         "Throughput rows: higher is better; latency and CPU rows: lower is better. MB = 10⁶ bytes "
-        "of Part 10 files sent. Server CPU = user + system time of the server process during the "
-        "run, per instance.",
+        "of Part 10 files sent. Server CPU = user + system time of the server process and its "
+        "child processes during the run, per instance.",
     ]
     return "\n".join(lines) + "\n"
 
