@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
 
-from pydicom.dataset import FileMetaDataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
-from pynetdicom.dsutils import encode_file_meta
 
 from mekong.shared.dicom.header import InvalidInstance
 
@@ -27,13 +26,32 @@ def split_part10(data: bytes) -> tuple[int, str]:
 
 
 def part10_bytes(sop_class_uid: str, sop_instance_uid: str, syntax: str, dataset: bytes) -> bytes:
-    """A Part 10 file around a received data set, with the same File Meta Information that
-    pynetdicom writes (so an instance received either way has the same digest)."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = syntax
-    meta.ImplementationClassUID = PYNETDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = PYNETDICOM_IMPLEMENTATION_VERSION
-    return b"".join((b"\x00" * 128, b"DICM", encode_file_meta(meta), dataset))
+    """A Part 10 file around a received data set, with the same File Meta Information bytes
+    that pynetdicom writes (so an instance received either way has the same digest).
+
+    Encoded by hand: going through pydicom cost ~9% of the receive path's CPU.
+    """
+    elements = b"".join((
+        _element(0x0001, b"OB", b"\x00\x01"),
+        _element(0x0002, b"UI", _uid(sop_class_uid)),
+        _element(0x0003, b"UI", _uid(sop_instance_uid)),
+        _element(0x0010, b"UI", _uid(syntax)),
+        _element(0x0012, b"UI", _uid(PYNETDICOM_IMPLEMENTATION_UID)),
+        _element(0x0013, b"SH", _padded(PYNETDICOM_IMPLEMENTATION_VERSION.encode(), b" ")),
+    ))  # fmt: skip
+    group_length = _element(0x0000, b"UL", struct.pack("<I", len(elements)))
+    return b"".join((b"\x00" * 128, b"DICM", group_length, elements, dataset))
+
+
+def _element(element: int, vr: bytes, value: bytes) -> bytes:
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", 0x0002, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    return _padded(value.encode("ascii"), b"\x00")
+
+
+def _padded(value: bytes, pad: bytes) -> bytes:
+    return value + pad if len(value) % 2 else value

@@ -66,7 +66,7 @@ class BlobStore:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._make_shard(final.parent)
             os.replace(temp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -91,16 +91,19 @@ class BlobStore:
             yield
 
     def sync_dirs(self, paths: set[Path]) -> None:
-        """Make renames into these folders (and new shard folders) durable."""
-        folders: set[Path] = set()
-        for path in paths:
-            folders.update((path.parent, path.parent.parent, self.root))
-        for folder in folders:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Make the renames into these blobs' shard folders durable (one fsync per folder)."""
+        for folder in {path.parent for path in paths}:
+            _fsync_dir(folder)
+
+    def _make_shard(self, shard: Path) -> None:
+        """Create a shard folder durably: its new entries in the parents are fsync'd here, once,
+        so a batch commit only has to fsync the shard folders themselves."""
+        if shard.is_dir():
+            return
+        shard.parent.mkdir(exist_ok=True)
+        shard.mkdir(exist_ok=True)
+        _fsync_dir(shard.parent)
+        _fsync_dir(self.root)
 
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -134,3 +137,11 @@ class BlobStore:
 
 def _subdirs(folder: Path) -> list[Path]:
     return [Path(entry.path) for entry in os.scandir(folder) if entry.is_dir()]
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
