@@ -42,6 +42,7 @@ class BlobStore:
         self.holds = data_dir / "holds"
         self.holds.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._new_shards: set[Path] = set()
         self._lock_file = data_dir / "blobs.lock"
 
     def path_for(self, digest: str) -> Path:
@@ -91,19 +92,22 @@ class BlobStore:
             yield
 
     def sync_dirs(self, paths: set[Path]) -> None:
-        """Make the renames into these blobs' shard folders durable (one fsync per folder)."""
-        for folder in {path.parent for path in paths}:
+        """Make the renames into these blobs' shard folders durable, and the shard folders
+        created since the last call (their parents); each folder fsync'd once."""
+        with self._lock:
+            created, self._new_shards = self._new_shards, set()
+        folders = {path.parent for path in paths} | {shard.parent for shard in created}
+        if created:
+            folders.add(self.root)
+        for folder in folders:
             _fsync_dir(folder)
 
     def _make_shard(self, shard: Path) -> None:
-        """Create a shard folder durably: its new entries in the parents are fsync'd here, once,
-        so a batch commit only has to fsync the shard folders themselves."""
         if shard.is_dir():
             return
-        shard.parent.mkdir(exist_ok=True)
-        shard.mkdir(exist_ok=True)
-        _fsync_dir(shard.parent)
-        _fsync_dir(self.root)
+        shard.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._new_shards.add(shard)
 
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
