@@ -119,9 +119,12 @@ def find_sop_uids(node: NodeProcess, study_uid: str) -> set[str]:
     return {str(pydicom.dcmread(p).SOPInstanceUID) for p in out.glob("rsp*.dcm")}
 
 
-def config_args(path: Path, **dicom: str) -> list[str]:
+def config_args(path: Path, **dicom: str | int) -> list[str]:
     """Write a TOML file with these [dicom] keys; returns the serve arguments that use it."""
-    lines = "".join(f'{key} = "{value}"\n' for key, value in dicom.items())
+    lines = "".join(
+        f"{key} = {value}\n" if isinstance(value, int) else f'{key} = "{value}"\n'
+        for key, value in dicom.items()
+    )
     path.write_text(f"[dicom]\n{lines}")
     return ["--config", str(path)]
 

@@ -107,6 +107,9 @@ class FrontDoor:
         except ul.ProtocolError as exc:
             log.warning("aborting association from %s: %s", _peer(writer), exc)
             writer.write(ul.abort_pdu(reason=0x02))
+        except Exception:  # a fault of ours: abort this association, keep serving the others
+            log.exception("aborting association from %s", _peer(writer))
+            writer.write(ul.abort_pdu(source=0x02, reason=0x00))
         finally:
             self._connections.discard(task)
             with contextlib.suppress(Exception):
