@@ -33,14 +33,11 @@ import argparse
 import collections
 import contextlib
 import datetime
-import io
-import json
 import math
 import os
 import platform
 import random
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -50,43 +47,45 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pydicom
 import pynetdicom
-from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (
-    ComputedRadiographyImageStorage,
-    CTImageStorage,
-    DigitalMammographyXRayImageStorageForPresentation,
-    DigitalXRayImageStorageForPresentation,
-    MRImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
-    UltrasoundImageStorage,
     Verification,
 )
 
-from tests.nodeproc import NodeProcess, free_port, peer_env
-from tools.gendata import _ct_base, _ct_slice, ct_series, uid
+from tests.nodeproc import peer_env
+from tools.bench.servers import (
+    FIND_AE,
+    LOOPBACK,
+    ORTHANC,
+    STORE_AE,
+    CpuMeter,
+    Mekong,
+    Orthanc,
+    Server,
+)
+from tools.bench.synthetic import (
+    FIRST_STUDY_DAY,
+    MODALITIES,
+    PARTS,
+    STUDY_DAYS,
+    BenchError,
+    Study,
+    files_in,
+    generate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "tools" / "bench" / "results" / "latest.md"
 STORESCU = "/usr/bin/storescu"  # the venv has pynetdicom scripts of the same name
-ORTHANC = "/usr/sbin/Orthanc"
-STORE_AE = "STORESCU"  # storescu's default calling AE title
-FIND_AE = "BENCHSCU"
-LOOPBACK = "127.0.0.1"
-PARTS = 4  # folders, series and parallel associations
-STUDY_SIZE = 50  # small instances per study (two series)
-UID_ROOT = "1.2.826.0.1.3680043.8.498"  # pydicom's root, as tools.gendata uses
 SETTLE_SECONDS = 2.0
 MB = 1_000_000
 
@@ -112,398 +111,6 @@ SHAPES = {
     "name_prefix": "PatientName prefix*",
     "date_modality": "StudyDate 7-day range + ModalitiesInStudy",
 }
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-# --- synthetic data ----------------------------------------------------------------------------
-
-FAMILIES = {  # rough frequencies of Vietnamese family names
-    "NGUYEN": 31, "TRAN": 11, "LE": 9.5, "PHAM": 7, "HOANG": 5, "HUYNH": 5, "PHAN": 4.5,
-    "VU": 4, "VO": 4, "DANG": 2, "BUI": 2, "DO": 1.4, "HO": 1.3, "NGO": 1.3, "DUONG": 1,
-    "LY": 0.5,
-}  # fmt: skip
-MIDDLE = {"M": ["VAN", "HUU", "DUC", "MINH", "QUANG", "CONG", "THANH"],
-          "F": ["THI", "NGOC", "THU", "KIM", "MAI", "HONG", "THANH"]}  # fmt: skip
-GIVEN = {
-    "M": ["AN", "BINH", "CUONG", "DUNG", "DAT", "HAI", "HIEU", "HOANG", "HUNG", "KHANG", "KHOA",
-          "LONG", "MINH", "NAM", "PHONG", "PHUC", "QUAN", "SON", "TAI", "THANG", "TIEN", "TRUNG",
-          "TUAN", "VIET", "VINH"],
-    "F": ["ANH", "CHI", "DIEP", "DUNG", "GIANG", "HA", "HANH", "HOA", "HUONG", "HUYEN", "LAN",
-          "LIEN", "LINH", "LOAN", "MAI", "MY", "NGA", "NHUNG", "OANH", "PHUONG", "QUYEN", "THAO",
-          "TRANG", "UYEN", "VY", "YEN"],
-}  # fmt: skip
-MODALITIES = {  # modality: (weight, SOP class, body part, study description)
-    "CT": (30, CTImageStorage, "HEAD", "CT SO NAO"),
-    "MR": (20, MRImageStorage, "SPINE", "MRI COT SONG"),
-    "CR": (20, ComputedRadiographyImageStorage, "CHEST", "XQ NGUC THANG"),
-    "DX": (10, DigitalXRayImageStorageForPresentation, "KNEE", "XQ GOI"),
-    "US": (15, UltrasoundImageStorage, "ABDOMEN", "SIEU AM BUNG"),
-    "MG": (5, DigitalMammographyXRayImageStorageForPresentation, "BREAST", "CHUP NHU"),
-}
-FIRST_STUDY_DAY = datetime.date(2023, 1, 1)
-STUDY_DAYS = 730
-
-
-@dataclass(frozen=True)
-class Patient:
-    patient_id: str
-    family: str
-    middle: str
-    given: str
-    sex: str
-    birth_date: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.family}^{self.middle} {self.given}"
-
-
-@dataclass(frozen=True)
-class Study:
-    index: int
-    patient: Patient
-    modality: str
-    date: str
-    time: str
-    series_sizes: tuple[int, ...]
-    uid_root: str = UID_ROOT
-
-    @property
-    def study_uid(self) -> str:
-        return f"{self.uid_root}.{100000 + self.index}"
-
-
-def plan_small_studies(instances: int, seed: int) -> list[Study]:
-    """~instances/50 studies of 2 series, ~1.25 studies per patient, dates over two years."""
-    rng = random.Random(seed)
-    n_studies = max(1, math.ceil(instances / STUDY_SIZE))
-    sizes = [STUDY_SIZE] * (instances // STUDY_SIZE)
-    if instances % STUDY_SIZE:
-        sizes.append(instances % STUDY_SIZE)
-    patients = []
-    for i in range(max(1, round(n_studies * 0.8))):
-        sex = rng.choice("MF")
-        family = rng.choices(list(FAMILIES), weights=list(FAMILIES.values()))[0]
-        birth = FIRST_STUDY_DAY - datetime.timedelta(days=rng.randrange(365, 90 * 365))
-        patients.append(
-            Patient(
-                f"VN{1_000_000 + i}",
-                family,
-                rng.choice(MIDDLE[sex]),
-                rng.choice(GIVEN[sex]),
-                sex,
-                birth.strftime("%Y%m%d"),
-            )
-        )
-    modalities = list(MODALITIES)
-    weights = [MODALITIES[m][0] for m in modalities]
-    studies = []
-    root = f"{UID_ROOT}.{9000 + seed % 1000}"
-    for index, size in enumerate(sizes):
-        patient = patients[index] if index < len(patients) else rng.choice(patients)
-        day = FIRST_STUDY_DAY + datetime.timedelta(days=rng.randrange(STUDY_DAYS))
-        first = (size + 1) // 2
-        studies.append(
-            Study(
-                index,
-                patient,
-                rng.choices(modalities, weights=weights)[0],
-                day.strftime("%Y%m%d"),
-                f"{rng.randrange(7, 18):02d}{rng.randrange(60):02d}00",
-                (first, size - first) if size > 1 else (size,),
-                uid_root=root,
-            )
-        )
-    return studies
-
-
-_INSTANCE_NUMBER = b"\x20\x00\x13\x00IS\x04\x00"  # (0020,0013) IS, 4 bytes, Explicit VR LE
-
-
-def _small_template(study: Study, series_number: int, seed: int) -> tuple[bytes, str, int]:
-    """A 16x16 instance of ``study``'s series as bytes, with a placeholder SOP Instance UID
-    (same length as the real ones) and Instance Number "9999" at a known offset."""
-    modality = study.modality
-    _, sop_class, body_part, description = MODALITIES[modality]
-    patient = study.patient
-    ds = _ct_base(16, 16, patient.name, patient.patient_id, study.study_uid, seed, series_number)
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.Modality = modality
-    ds.BodyPartExamined = body_part
-    ds.SeriesInstanceUID = f"{study.study_uid}.{series_number}"
-    ds.PatientSex = patient.sex
-    ds.PatientBirthDate = patient.birth_date
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = study.date
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = study.time
-    ds.AccessionNumber = f"BV{2_000_000 + study.index}"
-    ds.StudyID = str(study.index + 1)
-    ds.StudyDescription = description
-    ds.SeriesDescription = f"{description} {series_number}"
-    ds.InstitutionName = "BENH VIEN DA KHOA TINH"
-    _ct_slice(ds, 1, seed)
-    ds.InstanceNumber = "9999"
-    placeholder = f"{ds.SeriesInstanceUID}.10000"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = placeholder
-    buffer = io.BytesIO()
-    dcmwrite(buffer, ds, enforce_file_format=True)
-    data = buffer.getvalue()
-    if data.count(placeholder.encode()) != 2 or data.count(_INSTANCE_NUMBER) != 1:
-        raise BenchError("unexpected template layout")
-    return data, placeholder, data.index(_INSTANCE_NUMBER) + len(_INSTANCE_NUMBER)
-
-
-def write_small_part(folder: Path, studies: list[Study], seed: int) -> int:
-    """Write every instance of ``studies`` under ``folder``; returns the number written."""
-    written = 0
-    for study in studies:
-        study_dir = folder / f"study{study.index:06d}"
-        study_dir.mkdir(parents=True, exist_ok=True)
-        for series_number, size in enumerate(study.series_sizes, 1):
-            template, placeholder, at = _small_template(study, series_number, seed)
-            series_uid = placeholder.rsplit(".", 1)[0]
-            for n in range(1, size + 1):
-                data = bytearray(
-                    template.replace(placeholder.encode(), f"{series_uid}.{10000 + n}".encode())
-                )
-                data[at : at + 4] = f"{n:<4d}".encode()
-                (study_dir / f"{series_number}_{n:04d}.dcm").write_bytes(data)
-                written += 1
-    return written
-
-
-def write_ct_series(folder: Path, count: int, seed: int, series_number: int) -> int:
-    ct_series(
-        folder,
-        count,
-        patient_name=f"BENCH^CT {seed}",
-        patient_id=f"BENCHCT{seed}",
-        study_uid=uid(seed, "bench-ct-study"),
-        seed=seed,
-        series_number=series_number,
-    )
-    return count
-
-
-def generate(root: Path, instances: int, find_instances: int, seed: int, profile: bool):
-    """Write all data sets in parallel; returns (CT set folders by name, small folders, studies)."""
-    ct_sets = {"ct1": seed + 1, "ct2": seed + 2, **({"ctprof": seed + 3} if profile else {})}
-    studies = plan_small_studies(find_instances, seed)
-    folders: dict[str, list[Path]] = {}
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        jobs = []
-        for name, ct_seed in ct_sets.items():
-            count = instances if name != "ctprof" else max(1000, 2 * instances)
-            folders[name] = [root / name / f"series{k + 1}" for k in range(PARTS)]
-            for k, folder in enumerate(folders[name]):
-                share = count // PARTS + (1 if k < count % PARTS else 0)
-                jobs.append(pool.submit(write_ct_series, folder, share, ct_seed, k + 1))
-        small = [root / "small" / f"part{k + 1}" for k in range(PARTS)]
-        for k, folder in enumerate(small):
-            jobs.append(pool.submit(write_small_part, folder, studies[k::PARTS], seed))
-        for job in jobs:
-            job.result()
-    return folders, small, studies
-
-
-def files_in(folders: Sequence[Path]) -> tuple[int, int]:
-    """(number of files, total bytes) under ``folders``."""
-    count = size = 0
-    for folder in folders:
-        for dirpath, _dirs, names in os.walk(folder):
-            for name in names:
-                count += 1
-                size += os.stat(os.path.join(dirpath, name)).st_size
-    return count, size
-
-
-# --- servers -----------------------------------------------------------------------------------
-
-
-class Server(Protocol):
-    name: str
-    aet: str
-
-    @property
-    def port(self) -> int: ...
-    @property
-    def pid(self) -> int: ...
-    def instances(self) -> int: ...
-    def stop(self) -> None: ...
-
-
-class Mekong:
-    name = "Mekong"
-    aet = "MEKONG"
-
-    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
-        extra = ["--config", str(config.resolve())] if config else []
-        self.node = NodeProcess(data_dir, extra_args=extra)
-
-    def start(self) -> Mekong:
-        self.node.start(timeout=60)
-        return self
-
-    @property
-    def port(self) -> int:
-        return self.node.dicom_port
-
-    @property
-    def pid(self) -> int:
-        assert self.node.process is not None
-        return self.node.process.pid
-
-    def instances(self) -> int:
-        return int(self.node.health()["index"]["instances"])
-
-    def stop(self) -> None:
-        self.node.stop()
-
-
-class Orthanc:
-    name = "Orthanc"
-    aet = "ORTHANC"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dicom_port = free_port()
-        self.http_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def config(self) -> dict[str, object]:
-        return {
-            "Name": "mekong-bench",
-            "StorageDirectory": str(self.root / "storage"),
-            "IndexDirectory": str(self.root / "index"),
-            "DicomAet": self.aet,
-            "DicomPort": self.dicom_port,
-            "HttpPort": self.http_port,
-            "DicomCheckCalledAet": False,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "Plugins": [],
-            "SyncStorageArea": True,  # Orthanc's default since 1.7.4, stated explicitly
-            # Orthanc 1.10 cannot bind to one address, so only the benchmark's two clients,
-            # from loopback, may talk to it:
-            "DicomAlwaysAllowEcho": False,
-            "DicomAlwaysAllowStore": False,
-            "DicomAlwaysAllowFind": False,
-            "DicomCheckModalityHost": True,
-            "DicomModalities": {
-                "storescu": [STORE_AE, LOOPBACK, 104],
-                "bench": [FIND_AE, LOOPBACK, 104],
-            },
-        }
-
-    def start(self, timeout: float = 60.0) -> Orthanc:
-        self.root.mkdir(parents=True, exist_ok=True)
-        config = self.root / "orthanc.json"
-        config.write_text(json.dumps(self.config(), indent=2))
-        with open(self.root / "orthanc.log", "ab") as log:  # Popen keeps its own copy
-            self.process = subprocess.Popen(
-                [ORTHANC, str(config)], stdout=log, stderr=log, env=peer_env()
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"Orthanc exited at start-up, see {self.root / 'orthanc.log'}")
-            try:
-                self._get("/system")
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise BenchError("Orthanc did not answer on HTTP")
-
-    def _get(self, path: str) -> dict:
-        url = f"http://{LOOPBACK}:{self.http_port}{path}"
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return json.load(response)
-
-    @property
-    def port(self) -> int:
-        return self.dicom_port
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def instances(self) -> int:
-        return int(self._get("/statistics")["CountInstances"])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its living descendants (all threads)."""
-    table: dict[int, tuple[int, int]] = {}  # pid → (parent, ticks)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            table[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    family, grew = {pid}, True
-    while grew:
-        grew = False
-        for child, (parent, _) in table.items():
-            if parent in family and child not in family:
-                family.add(child)
-                grew = True
-    ticks = sum(table[p][1] for p in family if p in table)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def system_busy_seconds() -> float:
-    """CPU time the whole machine spent busy (user, nice, system, irq, softirq) since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
-    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    """This process and its waited-for children (storescu)."""
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def kernel_threads_cpu_seconds() -> float:
-    """Kernel threads (I/O completion, writeback: mostly the servers' own fsync work)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[6]) & 0x00200000:  # PF_KTHREAD
-                total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU of the servers, and CPU used by anything else on the machine (a disturbed run shows)."""
-
-    def __init__(self, *servers: Server) -> None:
-        self.servers = servers
-        self.start = self._now()
-
-    def _now(self) -> tuple[float, float, float, float]:
-        servers = sum(cpu_seconds(s.pid) for s in self.servers)
-        return servers, own_cpu_seconds(), kernel_threads_cpu_seconds(), system_busy_seconds()
-
-    def stop(self) -> tuple[float, float]:
-        """(CPU seconds of the servers, of other user processes on the machine)."""
-        deltas = [now - then for now, then in zip(self._now(), self.start, strict=True)]
-        servers, own, kernel, busy = deltas
-        return servers, max(0.0, busy - servers - own - kernel)
 
 
 # --- C-STORE -----------------------------------------------------------------------------------
