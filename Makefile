@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_TEST := dcmtk dicom3tools
+APT_TEST := dcmtk dicom3tools chromium ffmpeg
 APT_BENCH := orthanc
 export TCP_NODELAY := 1
 
