@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from mekong.shared.dicomweb import qido, retrieve
+from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
 from mekong.shared.http import admin, health, openapi
 from mekong.shared.http.errors import json_errors
 
@@ -24,7 +26,9 @@ class HttpServer:
         self.node = node
         self.app = web.Application(middlewares=[json_errors], client_max_size=1024**3)
         self.app[NODE_KEY] = node
-        for module in (health, admin, openapi):
+        assert node.index and node.blobs and node.archive, "open storage before HTTP"
+        self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
+        for module in (health, admin, openapi, qido, retrieve):
             self.app.add_routes(module.routes)
         self._runner: web.AppRunner | None = None
         self.state = "stopped"
