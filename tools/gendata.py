@@ -26,17 +26,22 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+import av
 import numpy as np
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    MPEG4HP41,
     PYDICOM_IMPLEMENTATION_UID,
     ComputedRadiographyImageStorage,
     CTImageStorage,
+    EncapsulatedPDFStorage,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLSLossless,
     UltrasoundMultiFrameImageStorage,
+    VideoEndoscopicImageStorage,
     generate_uid,
 )
 
@@ -335,6 +340,84 @@ def without_sop_instance_uid(out: str | Path, seed: int = 0) -> list[Path]:
     path = _mkdir(out) / "no_sop_uid.dcm"
     dcmwrite(path, ds, enforce_file_format=False)
     return [path]
+
+
+def mp4_file(path: str | Path, frames: int = 50, rows: int = 240, cols: int = 320) -> Path:
+    """An H.264 High profile, level 4.1, yuv420p, 25 fps MP4 of a moving test pattern."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(
+            "libx264", rate=25, options={"profile": "high", "level": "4.1"}
+        )
+        stream.width, stream.height, stream.pix_fmt = cols, rows, "yuv420p"
+        y, x = np.ogrid[:rows, :cols]
+        for n in range(frames):
+            arr = np.zeros((rows, cols, 3), np.uint8)
+            arr[..., 0] = (x * 255) // cols
+            arr[..., 1] = (y * 255) // rows
+            arr[..., 2] = (((x + 8 * n) // 16) % 2) * 200
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def video_endoscopic(
+    out: str | Path,
+    frames: int = 50,
+    patient_name: str = "TEST^ENDO",
+    patient_id: str = "ES001",
+    study_uid: str | None = None,
+    seed: int = 0,
+) -> list[Path]:
+    """A Video Endoscopic Image in MPEG-4 AVC High@4.1 (the whole MP4 in one fragment)."""
+    folder = _mkdir(out)
+    data = mp4_file(folder / "source.mp4", frames).read_bytes()
+    (folder / "source.mp4").unlink()
+    ds = _base(VideoEndoscopicImageStorage, "ES", patient_name, patient_id, study_uid, seed)
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_PARTIAL_420"
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.AcquisitionContextSequence = []
+    region = Dataset()
+    region.CodeValue, region.CodingSchemeDesignator = "69695003", "SCT"
+    region.CodeMeaning = "Stomach"
+    ds.AnatomicRegionSequence = [region]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 240, 320, frames
+    ds.FrameIncrementPointer = FRAME_TIME
+    ds.FrameTime, ds.CineRate = "40", 25
+    ds.LossyImageCompression, ds.LossyImageCompressionMethod = "01", "ISO_14496_10"
+    ds.PatientOrientation = ""
+    ds.PixelData = encapsulate([data], has_bot=False)
+    ds["PixelData"].VR = "OB"
+    return [_write(ds, folder / "video.dcm", uid(seed, ds.SeriesInstanceUID, 1))]
+
+
+_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def encapsulated_pdf(out: str | Path, seed: int = 0) -> list[Path]:
+    """An Encapsulated PDF instance holding a one-page PDF."""
+    ds = _base(EncapsulatedPDFStorage, "DOC", "TEST^PDF", "PDF001", None, seed)
+    ds.ConversionType = "SD"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.DocumentTitle = "Synthetic report"
+    ds.AcquisitionDateTime = ""
+    ds.ConceptNameCodeSequence = []
+    ds.BurnedInAnnotation = "YES"
+    ds.EncapsulatedDocument = _PDF + (b"\0" if len(_PDF) % 2 else b"")
+    ds.EncapsulatedDocumentLength = len(_PDF)
+    path = _mkdir(out) / "report.dcm"
+    return [_write(ds, path, uid(seed, ds.SeriesInstanceUID, 1))]
 
 
 def truncated_copy(src: str | Path, dst: str | Path, cut_bytes: int = 1000) -> Path:

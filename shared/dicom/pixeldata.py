@@ -20,6 +20,7 @@ from pydicom import uid
 from pydicom.dataset import Dataset
 
 from mekong.shared.dicom.part10 import split_part10
+from mekong.shared.dicom.transfer_syntaxes import VIDEO
 
 PIXEL_DATA = 0x7FE00010
 EXTENDED_OFFSET_TABLE = 0x7FE00001
@@ -94,6 +95,8 @@ def pixel_layout(path: Path) -> PixelLayout:
         raise NoPixelData(f"NumberOfFrames {ds.get('NumberOfFrames')!r} is not a number") from None
     if pixel.length != _UNDEFINED:
         return PixelLayout(found.transfer_syntax, _native_frames(ds, pixel, frames))
+    if found.transfer_syntax in VIDEO:  # one stream (MP4 / MPEG-TS), however many pictures
+        return PixelLayout(found.transfer_syntax, [found.fragments[1:]], encapsulated=True)
     grouped = _encapsulated_frames(path, found.elements, found.fragments, frames)
     return PixelLayout(found.transfer_syntax, grouped, encapsulated=True)
 

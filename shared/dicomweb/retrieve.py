@@ -13,6 +13,7 @@ from pydicom.pixels import pixel_array
 
 from mekong.shared.dicom.pixeldata import PIXEL_DATA, NoPixelData, read_ranges, scan
 from mekong.shared.dicom.transcode import CannotTranscode, dataset_for
+from mekong.shared.dicom.transfer_syntaxes import VIDEO
 from mekong.shared.dicomweb.accept import EXPLICIT_LE, choose, multipart_syntax
 from mekong.shared.dicomweb.multipart import MultipartWriter, multipart_response
 from mekong.shared.dicomweb.params import frame_numbers, uid_param
@@ -28,7 +29,7 @@ _DICOM_JSON = "application/dicom+json"
 _series_bodies: LRU[str, tuple[bytes, bytes]] = LRU(128 * 1024 * 1024, weigh=lambda v: len(v[0]))
 
 
-async def _selected(request: web.Request) -> list[Located]:
+async def selected(request: web.Request) -> list[Located]:
     """Instances named by the path (study, series or one instance); 404 when none."""
     study = uid_param(request, "study")
     series = uid_param(request, "series") if "series" in request.match_info else ""
@@ -45,7 +46,7 @@ async def _selected(request: web.Request) -> list[Located]:
 @routes.get(SERIES)
 @routes.get(INSTANCE)
 async def retrieve_instances(request: web.Request) -> web.StreamResponse:
-    located = await _selected(request)
+    located = await selected(request)
     syntaxes = [multipart_syntax(request, _DICOM, item.ref.transfer_syntax) for item in located]
     writer = MultipartWriter(request, _DICOM)
     for item, syntax in zip(located, syntaxes, strict=True):
@@ -53,11 +54,11 @@ async def retrieve_instances(request: web.Request) -> web.StreamResponse:
         if syntax == item.ref.transfer_syntax:
             await writer.part_file(item.path, content_type)
         else:
-            await writer.part(await asyncio.to_thread(_transcoded, item, syntax), content_type)
+            await writer.part(await asyncio.to_thread(transcoded, item, syntax), content_type)
     return await writer.finish()
 
 
-def _transcoded(item: Located, syntax: str) -> bytes:
+def transcoded(item: Located, syntax: str) -> bytes:
     try:
         ds = dataset_for(item.path, [syntax])
     except CannotTranscode as exc:
@@ -72,7 +73,7 @@ def _transcoded(item: Located, syntax: str) -> bytes:
 @routes.get(INSTANCE + "/metadata")
 async def metadata(request: web.Request) -> web.Response:
     choose(request, [_DICOM_JSON, "application/json"])
-    located = await _selected(request)
+    located = await selected(request)
     key = hashlib.sha256("".join(i.ref.digest for i in located).encode()).hexdigest()
     bodies = _series_bodies.get(key)
     if bodies is None:
@@ -92,11 +93,10 @@ def _json_body(request: web.Request, body: bytes, gzipped: bytes) -> web.Respons
 
 @routes.get(INSTANCE + "/frames/{frames}")
 async def frames(request: web.Request) -> web.Response:
-    item = (await _selected(request))[0]
-    try:
-        layout = await state(request).layout(item)
-    except NoPixelData as exc:
-        raise web.HTTPNotFound(text=f"instance {item.sop_uid} has no frames: {exc}") from None
+    item = (await selected(request))[0]
+    layout = await state(request).layout(item)
+    if layout.transfer_syntax in VIDEO:
+        raise web.HTTPNotAcceptable(text="a video has no separate frames: GET its /rendered")
     numbers = frame_numbers(request.match_info["frames"], layout.count)
     syntax = multipart_syntax(request, _OCTETS, layout.transfer_syntax)
     if syntax == layout.transfer_syntax or (
@@ -123,7 +123,7 @@ def _decoded_frames(item: Located, numbers: list[int]) -> list[bytes]:
 
 @routes.get(INSTANCE + "/bulk/{tag}")
 async def bulk(request: web.Request) -> web.Response:
-    item = (await _selected(request))[0]
+    item = (await selected(request))[0]
     tag_text = request.match_info["tag"]
     try:
         tag = int(tag_text, 16)

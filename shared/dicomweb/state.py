@@ -21,7 +21,7 @@ from mekong.shared.archive import Archive
 from mekong.shared.db.attributes import Level
 from mekong.shared.db.index import Index, StoredInstanceRef
 from mekong.shared.db.query import Query
-from mekong.shared.dicom.pixeldata import PixelLayout, pixel_layout
+from mekong.shared.dicom.pixeldata import NoPixelData, PixelLayout, pixel_layout
 from mekong.shared.dicomweb.dicomjson import instance_metadata
 from mekong.shared.storage.blobs import BlobStore
 
@@ -118,7 +118,11 @@ class DicomwebState:
         digest = located.ref.digest
         layout = self._layouts.get(digest)
         if layout is None:
-            layout = await asyncio.to_thread(pixel_layout, located.path)
+            try:
+                layout = await asyncio.to_thread(pixel_layout, located.path)
+            except NoPixelData as exc:
+                message = f"instance {located.sop_uid} has no readable pixel data: {exc}"
+                raise web.HTTPNotFound(text=message) from None
             self._layouts.put(digest, layout)
         return layout
 

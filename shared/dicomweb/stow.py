@@ -1,0 +1,133 @@
+"""STOW-RS (PS3.18 §10.5): ``POST /dicom-web/studies[/{study}]``, multipart/related DICOM.
+
+Every part is stored through the same :class:`Archive` path as C-STORE, so a 200 means every
+instance is on disk and in the index. The whole body is read and checked as multipart before
+anything is stored: a broken body stores nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiohttp import BodyPartReader, web
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+
+from mekong.shared.archive import Failure, StoreResult
+from mekong.shared.dicomweb.accept import parse_accept
+from mekong.shared.dicomweb.dicomjson import attribute_json
+from mekong.shared.dicomweb.params import checked_uid
+from mekong.shared.dicomweb.state import state
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+# Failure Reason (0008,1197) values, PS3.18 Table I.2-1 / PS3.4 Annex B
+_REASONS = {
+    Failure.INVALID: 0xC000,  # cannot understand
+    Failure.OUT_OF_RESOURCES: 0xA700,
+    Failure.INTERNAL: 0x0110,  # processing failure
+}
+_WRONG_STUDY = 0xA900  # data set does not match the study of the request URL
+
+
+@routes.post("/dicom-web/studies")
+@routes.post("/dicom-web/studies/{study}")
+async def store_instances(request: web.Request) -> web.Response:
+    study = request.match_info.get("study")
+    if study:
+        checked_uid(study, "StudyInstanceUID")
+    parts = await _read_parts(request)
+    base = f"{request.url.origin()}/dicom-web"
+    stored, failed = [], []
+    source = f"STOW {request.remote or ''}"[:16]
+    for number, data in enumerate(parts, start=1):
+        header = _peek(data)
+        if study and header and str(header.get("StudyInstanceUID", "")) != study:
+            failed.append(_failed(header, _WRONG_STUDY, f"part {number} is not in study {study}"))
+            continue
+        result = await state(request).archive.store(data, source)
+        if result.ok:
+            stored.append(_stored(result, header, base))
+        else:
+            reason = _REASONS.get(result.failure, 0x0110)  # type: ignore[arg-type]
+            failed.append(_failed(header, reason, f"part {number}: {result.message}", result))
+    return _response(stored, failed, base, study)
+
+
+async def _read_parts(request: web.Request) -> list[bytes]:
+    content_type = request.headers.get("Content-Type", "")
+    media = parse_accept(content_type)[0]
+    if media.type != "multipart/related" or media.part_type not in ("application/dicom", ""):
+        raise web.HTTPUnsupportedMediaType(
+            text=f'STOW-RS takes multipart/related; type="application/dicom", got '
+            f"'{content_type or 'no Content-Type'}'"
+        )
+    try:
+        reader = await request.multipart()
+        parts = []
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("nested multipart bodies are not accepted")
+            kind = part.headers.get("Content-Type", "application/dicom").split(";")[0].strip()
+            if kind.lower() != "application/dicom":
+                raise ValueError(f"part of type '{kind}': only application/dicom is accepted")
+            parts.append(bytes(await part.read()))
+    except (ValueError, AssertionError) as exc:
+        raise web.HTTPBadRequest(text=f"the multipart body cannot be read: {exc}") from None
+    if not parts:
+        raise web.HTTPBadRequest(text="the multipart body holds no DICOM part")
+    return parts
+
+
+def _peek(data: bytes):  # type: ignore[no-untyped-def]
+    """The identifying attributes of a part, or None when it is not readable DICOM."""
+    try:
+        return dcmread(
+            io.BytesIO(data),
+            stop_before_pixels=True,
+            specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+                           "SeriesInstanceUID"],
+        )  # fmt: skip
+    except (InvalidDicomError, ValueError, EOFError, OSError, KeyError):
+        return None
+
+
+def _reference(class_uid: str, instance_uid: str) -> dict[str, dict]:
+    return dict(
+        [
+            attribute_json("ReferencedSOPClassUID", class_uid, "UI"),
+            attribute_json("ReferencedSOPInstanceUID", instance_uid, "UI"),
+        ]
+    )
+
+
+def _stored(result: StoreResult, header, base: str) -> dict:  # type: ignore[no-untyped-def]
+    item = _reference(result.sop_class_uid, result.sop_uid)
+    if header is not None:
+        url = (f"{base}/studies/{header.StudyInstanceUID}/series/{header.SeriesInstanceUID}"
+               f"/instances/{result.sop_uid}")  # fmt: skip
+        item.update([attribute_json("RetrieveURL", url, "UR")])
+    return item
+
+
+def _failed(header, reason: int, message: str, result: StoreResult | None = None) -> dict:  # type: ignore[no-untyped-def]
+    log.warning("STOW-RS refused %s", message)
+    class_uid = (result and result.sop_class_uid) or str(getattr(header, "SOPClassUID", "") or "")
+    sop_uid = (result and result.sop_uid) or str(getattr(header, "SOPInstanceUID", "") or "")
+    item = _reference(class_uid, sop_uid)
+    item.update([attribute_json("FailureReason", reason, "US")])
+    item.update([attribute_json("TextValue", message[:1024], "UT")])  # a reason a person can read
+    return item
+
+
+def _response(stored: list[dict], failed: list[dict], base: str, study: str | None) -> web.Response:
+    body: dict[str, dict] = {}
+    if study:
+        body.update([attribute_json("RetrieveURL", f"{base}/studies/{study}", "UR")])
+    body["00081199"] = {"vr": "SQ", "Value": stored} if stored else {"vr": "SQ"}
+    if failed:
+        body["00081198"] = {"vr": "SQ", "Value": failed}
+    status = 200 if not failed else (202 if stored else 409)
+    return web.json_response(body, status=status, content_type="application/dicom+json")
