@@ -9,7 +9,7 @@ from aiohttp import web
 
 from mekong.shared.dicomweb import qido, rendered, retrieve, stow, wado_uri
 from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
-from mekong.shared.http import admin, health, openapi
+from mekong.shared.http import admin, health, mobile, openapi
 from mekong.shared.http.errors import json_errors
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class HttpServer:
         self.app[NODE_KEY] = node
         assert node.index and node.blobs and node.archive, "open storage before HTTP"
         self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
-        for module in (health, admin, openapi, qido, retrieve, rendered, stow, wado_uri):
+        for module in (health, admin, openapi, mobile, qido, retrieve, rendered, stow, wado_uri):
             self.app.add_routes(module.routes)
         self._runner: web.AppRunner | None = None
         self.state = "stopped"
