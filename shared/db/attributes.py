@@ -30,18 +30,20 @@ class Attr:
 
 
 def _count(table, fk, parent) -> ColumnElement:  # type: ignore[no-untyped-def]
-    return select(func.count()).where(fk == parent).scalar_subquery()
+    return select(func.count()).where(fk == parent).correlate(parent.table).scalar_subquery()
 
 
 _PATIENT_STUDIES = _count(t.study, t.study.c.patient_fk, t.patient.c.id)
 _PATIENT_SERIES = (
     select(func.coalesce(func.sum(t.study.c.num_series), 0))
     .where(t.study.c.patient_fk == t.patient.c.id)
+    .correlate(t.patient)
     .scalar_subquery()
 )
 _PATIENT_INSTANCES = (
     select(func.coalesce(func.sum(t.study.c.num_instances), 0))
     .where(t.study.c.patient_fk == t.patient.c.id)
+    .correlate(t.patient)
     .scalar_subquery()
 )
 

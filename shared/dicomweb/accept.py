@@ -120,7 +120,7 @@ def multipart_syntax(request: web.Request, part_type: str, stored: str) -> str:
 
 
 def _syntax_for(asked: str, stored: str, part_type: str) -> str | None:
-    if asked == "*" or (not asked and part_type == "application/dicom"):
+    if asked == "*":
         # whole instances travel as stored (they describe themselves); frames only when a
         # browser can decode them
         if part_type == "application/dicom" or stored in BROWSER_DECODABLE:

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from aiohttp import web
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 
 from mekong.shared.db.attributes import ATTRIBUTES
 from mekong.shared.dicom.pixeldata import PIXEL_DATA, NoPixelData, scan
 
+DICOM_JSON = "application/dicom+json"
 _BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 _BULK_THRESHOLD = 1024
 _NUMBER_VRS = {"IS", "DS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"}
@@ -98,3 +100,23 @@ def instance_metadata(path: Path, instance_uri: str) -> bytes:
         uri = f"{instance_uri}/bulk/{PIXEL_DATA:08X}"
         result[f"{PIXEL_DATA:08X}"] = {"vr": pixel_vr, "BulkDataURI": uri}
     return json.dumps(dict(sorted(result.items())), ensure_ascii=False).encode()
+
+
+def dicom_json_response(body: Any, status: int = 200) -> web.Response:
+    """``application/dicom+json`` exactly (no charset parameter: the media type is UTF-8 by
+    definition and some clients compare the whole header), Vietnamese as raw UTF-8."""
+    data = json.dumps(body, ensure_ascii=False).encode()
+    return web.Response(body=data, status=status, headers={"Content-Type": DICOM_JSON})
+
+
+def accepts_gzip(request: web.Request) -> bool:
+    """True when Accept-Encoding lists gzip (or ``*``) with a non-zero q (RFC 9110 §12.5.3)."""
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False

@@ -19,12 +19,19 @@ from pydicom import dcmread
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.db.attributes import ATTRIBUTES, Level
 from mekong.shared.db.query import Query, QueryError
 from mekong.shared.dicomweb.accept import choose
-from mekong.shared.dicomweb.dicomjson import attribute_json, row_json, tag_hex
+from mekong.shared.dicomweb.dicomjson import (
+    attribute_json,
+    dicom_json_response,
+    row_json,
+    tag_hex,
+)
 from mekong.shared.dicomweb.params import checked_uid, int_param
 from mekong.shared.dicomweb.state import state
+from mekong.shared.http.auditing import record
 
 routes = web.RouteTableDef()
 _MAX_RESULTS = 5000
@@ -56,12 +63,14 @@ class Search:
 
 
 @routes.get("/dicom-web/studies")
+@requires(Permission.IMAGES_READ)
 async def search_studies(request: web.Request) -> web.Response:
     return await _answer(request, Level.STUDY)
 
 
 @routes.get("/dicom-web/series")
 @routes.get("/dicom-web/studies/{study}/series")
+@requires(Permission.IMAGES_READ)
 async def search_series(request: web.Request) -> web.Response:
     return await _answer(request, Level.SERIES)
 
@@ -69,6 +78,7 @@ async def search_series(request: web.Request) -> web.Response:
 @routes.get("/dicom-web/instances")
 @routes.get("/dicom-web/studies/{study}/instances")
 @routes.get("/dicom-web/studies/{study}/series/{series}/instances")
+@requires(Permission.IMAGES_READ)
 async def search_instances(request: web.Request) -> web.Response:
     return await _answer(request, Level.IMAGE)
 
@@ -76,6 +86,9 @@ async def search_instances(request: web.Request) -> web.Response:
 async def _answer(request: web.Request, level: Level) -> web.Response:
     choose(request, ["application/dicom+json", "application/json"])
     search = parse_search(request, level)
+    record(request, "images.query", object=search.query.filters.get("StudyInstanceUID", ""),
+           patient_id=search.query.filters.get("PatientID", ""),
+           detail={"level": level.name, "query": dict(request.query)})  # fmt: skip
     try:
         rows = await state(request).index.find(search.query, search.returned)
     except QueryError as exc:
@@ -86,7 +99,7 @@ async def _answer(request: web.Request, level: Level) -> web.Response:
         row_json(row, {**_retrieve_url(row, level, base), **extra})
         for row, extra in zip(rows, extras, strict=True)
     ]
-    response = web.json_response(body, content_type="application/dicom+json")
+    response = dicom_json_response(body)
     warnings = _warnings(search, len(rows))
     if warnings:
         response.headers["Warning"] = warnings

@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 from pydicom import uid
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.dicom.pixeldata import Range, read_ranges, scan
 from mekong.shared.dicom.render import RenderOptions, render_frame
 from mekong.shared.dicom.transfer_syntaxes import VIDEO
@@ -25,6 +26,7 @@ from mekong.shared.dicomweb.state import LRU, Located, state
 routes = web.RouteTableDef()
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 _ENCAPSULATED_DOCUMENT = 0x00420011
+_DOCUMENT_LENGTH = 0x00420015
 _IMAGES = ["image/jpeg", "image/png"]
 _MPEG2 = {uid.MPEG2MPML, uid.MPEG2MPMLF, uid.MPEG2MPHL, uid.MPEG2MPHLF}
 _CHUNK = 1024 * 1024
@@ -32,6 +34,7 @@ _thumbnails: LRU[tuple, bytes] = LRU(64 * 1024 * 1024, weigh=len)
 
 
 @routes.get(INSTANCE + "/rendered")
+@requires(Permission.IMAGES_READ)
 async def rendered_instance(request: web.Request) -> web.StreamResponse:
     item = (await selected(request))[0]
     syntax = item.ref.transfer_syntax
@@ -45,6 +48,7 @@ async def rendered_instance(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(INSTANCE + "/frames/{frames}/rendered")
+@requires(Permission.IMAGES_READ)
 async def rendered_frame(request: web.Request) -> web.Response:
     item = (await selected(request))[0]
     layout = await state(request).layout(item)
@@ -55,6 +59,7 @@ async def rendered_frame(request: web.Request) -> web.Response:
 @routes.get(STUDY + "/thumbnail")
 @routes.get(SERIES + "/thumbnail")
 @routes.get(INSTANCE + "/thumbnail")
+@requires(Permission.IMAGES_READ)
 async def thumbnail(request: web.Request) -> web.Response:
     located = await selected(request)
     item = located[len(located) // 2]  # the middle image shows a series best
@@ -135,7 +140,12 @@ async def _document(item: Located) -> list[Range]:
     element = found.elements.get(_ENCAPSULATED_DOCUMENT)
     if element is None:
         raise web.HTTPNotFound(text=f"instance {item.sop_uid} holds no encapsulated document")
-    return [(element.value_offset, element.length)]
+    length = element.length
+    declared = found.elements.get(_DOCUMENT_LENGTH)
+    if declared is not None and declared.length == 4:  # the value without DICOM's even padding
+        raw = await asyncio.to_thread(read_ranges, item.path, [(declared.value_offset, 4)])
+        length = min(length, int.from_bytes(raw, "little"))
+    return [(element.value_offset, length)]
 
 
 # --- byte ranges ---------------------------------------------------------------------------

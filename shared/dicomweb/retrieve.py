@@ -11,15 +11,19 @@ import pydicom
 from aiohttp import web
 from pydicom.pixels import pixel_array
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.dicom.pixeldata import PIXEL_DATA, NoPixelData, read_ranges, scan
 from mekong.shared.dicom.transcode import CannotTranscode, dataset_for
 from mekong.shared.dicom.transfer_syntaxes import VIDEO
 from mekong.shared.dicomweb.accept import EXPLICIT_LE, choose, multipart_syntax
+from mekong.shared.dicomweb.dicomjson import accepts_gzip
 from mekong.shared.dicomweb.multipart import MultipartWriter, multipart_response
 from mekong.shared.dicomweb.params import frame_numbers, uid_param
 from mekong.shared.dicomweb.state import LRU, Located, state
+from mekong.shared.http.auditing import record
 
 routes = web.RouteTableDef()
+VIEW, RETRIEVE = "images.view", "images.retrieve"
 STUDY = "/dicom-web/studies/{study}"
 SERIES = STUDY + "/series/{series}"
 INSTANCE = SERIES + "/instances/{instance}"
@@ -29,8 +33,28 @@ _DICOM_JSON = "application/dicom+json"
 _series_bodies: LRU[str, tuple[bytes, bytes]] = LRU(128 * 1024 * 1024, weigh=lambda v: len(v[0]))
 
 
-async def selected(request: web.Request) -> list[Located]:
-    """Instances named by the path (study, series or one instance); 404 when none."""
+async def selected(request: web.Request, action: str = VIEW) -> list[Located]:
+    """Instances named by the path (study, series or one instance); 404 when none.
+
+    The access is audited: ``images.retrieve`` once per request, ``images.view`` (frames,
+    metadata, renderings: hundreds of requests per study view) once per user and study
+    every five minutes.
+    """
+    located = await _located(request)
+    first = located[0]
+    dedupe = () if action == VIEW else None
+    record(
+        request,
+        action,
+        object=first.study_uid,
+        patient_id=first.patient_id,
+        dedupe=dedupe,
+        detail={"path": request.path, "instances": len(located)} if dedupe is None else None,
+    )
+    return located
+
+
+async def _located(request: web.Request) -> list[Located]:
     study = uid_param(request, "study")
     series = uid_param(request, "series") if "series" in request.match_info else ""
     if "instance" in request.match_info:
@@ -45,8 +69,9 @@ async def selected(request: web.Request) -> list[Located]:
 @routes.get(STUDY)
 @routes.get(SERIES)
 @routes.get(INSTANCE)
+@requires(Permission.IMAGES_READ)
 async def retrieve_instances(request: web.Request) -> web.StreamResponse:
-    located = await selected(request)
+    located = await selected(request, RETRIEVE)
     syntaxes = [multipart_syntax(request, _DICOM, item.ref.transfer_syntax) for item in located]
     writer = MultipartWriter(request, _DICOM)
     for item, syntax in zip(located, syntaxes, strict=True):
@@ -71,6 +96,7 @@ def transcoded(item: Located, syntax: str) -> bytes:
 @routes.get(STUDY + "/metadata")
 @routes.get(SERIES + "/metadata")
 @routes.get(INSTANCE + "/metadata")
+@requires(Permission.IMAGES_READ)
 async def metadata(request: web.Request) -> web.Response:
     choose(request, [_DICOM_JSON, "application/json"])
     located = await selected(request)
@@ -85,13 +111,14 @@ async def metadata(request: web.Request) -> web.Response:
 
 
 def _json_body(request: web.Request, body: bytes, gzipped: bytes) -> web.Response:
-    headers = {"Content-Type": f"{_DICOM_JSON}; charset=utf-8", "Vary": "Accept-Encoding"}
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    headers = {"Content-Type": _DICOM_JSON, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request):
         return web.Response(body=gzipped, headers={**headers, "Content-Encoding": "gzip"})
     return web.Response(body=body, headers=headers)
 
 
 @routes.get(INSTANCE + "/frames/{frames}")
+@requires(Permission.IMAGES_READ)
 async def frames(request: web.Request) -> web.Response:
     item = (await selected(request))[0]
     layout = await state(request).layout(item)
@@ -122,6 +149,7 @@ def _decoded_frames(item: Located, numbers: list[int]) -> list[bytes]:
 
 
 @routes.get(INSTANCE + "/bulk/{tag}")
+@requires(Permission.IMAGES_READ)
 async def bulk(request: web.Request) -> web.Response:
     item = (await selected(request))[0]
     tag_text = request.match_info["tag"]
@@ -129,7 +157,10 @@ async def bulk(request: web.Request) -> web.Response:
         tag = int(tag_text, 16)
     except ValueError:
         raise web.HTTPBadRequest(text=f"bulk data tag '{tag_text}' must be 8 hex digits") from None
+    form = choose(request, ["multipart/related", _OCTETS])
     data, syntax = await asyncio.to_thread(_bulk_value, item, tag)
+    if form == _OCTETS:  # single part, as OHIF's singlepart "bulkdata" asks for
+        return web.Response(body=data, content_type=_OCTETS)
     return multipart_response([data], _OCTETS, f"{_OCTETS}; transfer-syntax={syntax}")
 
 

@@ -59,6 +59,7 @@ class Located:
     series_uid: str
     ref: StoredInstanceRef
     path: Path
+    patient_id: str = ""
 
     @property
     def sop_uid(self) -> str:
@@ -99,7 +100,13 @@ class DicomwebState:
             filters["SOPInstanceUID"] = sop
         rows = await self.index.find(
             Query(Level.IMAGE, filters, with_digest=True),
-            ["SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "AvailableTransferSyntaxUID"],
+            [
+                "PatientID",
+                "SeriesInstanceUID",
+                "SOPInstanceUID",
+                "SOPClassUID",
+                "AvailableTransferSyntaxUID",
+            ],
         )
         return [
             Located(
@@ -110,6 +117,7 @@ class DicomwebState:
                     row["_digest"],
                 ),
                 self.blobs.path_for(row["_digest"]),
+                row["PatientID"] or "",
             )
             for row in rows
         ]  # fmt: skip

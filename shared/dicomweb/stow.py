@@ -15,10 +15,12 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from mekong.shared.archive import Failure, StoreResult
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.dicomweb.accept import parse_accept
-from mekong.shared.dicomweb.dicomjson import attribute_json
+from mekong.shared.dicomweb.dicomjson import attribute_json, dicom_json_response
 from mekong.shared.dicomweb.params import checked_uid
 from mekong.shared.dicomweb.state import state
+from mekong.shared.http.auditing import record
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -34,6 +36,7 @@ _WRONG_STUDY = 0xA900  # data set does not match the study of the request URL
 
 @routes.post("/dicom-web/studies")
 @routes.post("/dicom-web/studies/{study}")
+@requires(Permission.IMAGES_WRITE)
 async def store_instances(request: web.Request) -> web.Response:
     study = request.match_info.get("study")
     if study:
@@ -53,6 +56,8 @@ async def store_instances(request: web.Request) -> web.Response:
         else:
             reason = _REASONS.get(result.failure, 0x0110)  # type: ignore[arg-type]
             failed.append(_failed(header, reason, f"part {number}: {result.message}", result))
+    record(request, "images.store", outcome="success" if stored else "failure",
+           object=study or "", detail={"stored": len(stored), "failed": len(failed)})  # fmt: skip
     return _response(stored, failed, base, study)
 
 
@@ -130,4 +135,4 @@ def _response(stored: list[dict], failed: list[dict], base: str, study: str | No
     if failed:
         body["00081198"] = {"vr": "SQ", "Value": failed}
     status = 200 if not failed else (202 if stored else 409)
-    return web.json_response(body, status=status, content_type="application/dicom+json")
+    return dicom_json_response(body, status)

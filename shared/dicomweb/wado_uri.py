@@ -7,11 +7,13 @@ import asyncio
 
 from aiohttp import web
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.dicom.render import RenderOptions
 from mekong.shared.dicomweb.params import checked_uid
 from mekong.shared.dicomweb.rendered import render_image
 from mekong.shared.dicomweb.retrieve import transcoded
 from mekong.shared.dicomweb.state import state
+from mekong.shared.http.auditing import record
 
 routes = web.RouteTableDef()
 _CONTENT_TYPES = ("application/dicom", "image/jpeg", "image/png")
@@ -19,6 +21,7 @@ _CONTENT_TYPES = ("application/dicom", "image/jpeg", "image/png")
 
 @routes.get("/wado")
 @routes.get("/dicom-web/wado")
+@requires(Permission.IMAGES_READ)
 async def wado(request: web.Request) -> web.Response:
     query = request.query
     if query.get("requestType") != "WADO":
@@ -27,6 +30,8 @@ async def wado(request: web.Request) -> web.Response:
         checked_uid(query.get(name, ""), name) for name in ("studyUID", "seriesUID", "objectUID")
     )
     item = await state(request).instance(study, series, sop)
+    record(request, "images.retrieve", object=study, patient_id=item.patient_id,
+           detail={"path": request.path, "instances": 1})  # fmt: skip
     content_type = query.get("contentType", "image/jpeg").split(",")[0].strip()
     if content_type not in _CONTENT_TYPES:
         raise web.HTTPNotAcceptable(

@@ -22,7 +22,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.text or exc.reason)
+        response = error_response(exc.status, exc.text or exc.reason)
+        for name, value in exc.headers.items():  # e.g. Content-Range on a 416, Allow on a 405
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; the node log has the details")
