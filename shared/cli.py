@@ -12,8 +12,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from mekong.shared.config import ConfigError, NodeConfig, is_valid_ae_title, load_config
-from mekong.shared.db.index import Index, RemoteAE
+from mekong.shared import cli_security
+from mekong.shared.cli_support import with_index
+from mekong.shared.config import ConfigError, is_valid_ae_title, load_config
+from mekong.shared.db.index import RemoteAE
 from mekong.shared.dimse.policy import SERVICES
 
 
@@ -40,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--hl7-port", type=int)
     serve.add_argument("--ae-title")
     serve.add_argument("--log-level")
+    serve.add_argument(
+        "--anonymous-role",
+        help="role of requests without credentials from "
+        "--anonymous-network (trusted LAN modalities); default none",
+    )
+    serve.add_argument(
+        "--anonymous-network",
+        action="append",
+        metavar="CIDR",
+        help="a trusted network (repeatable)",
+    )
     serve.set_defaults(run=_serve)
 
     ae = commands.add_parser("ae", help="known DICOM application entities")
@@ -61,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.set_defaults(run=_ae_remove)
     for sub in (add, listing, remove):
         sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    cli_security.add_commands(commands)
     return parser
 
 
@@ -79,6 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
             "dicom.port": args.dicom_port,
             "hl7.port": args.hl7_port,
             "dicom.ae_title": args.ae_title,
+            "auth.anonymous_role": args.anonymous_role,
+            "auth.anonymous_networks": args.anonymous_network,
         },
     )
     logs.configure(config.log_level)
@@ -88,16 +104,6 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"mekong: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-async def _with_index(data: Path, work):  # type: ignore[no-untyped-def]
-    config = NodeConfig(data_dir=data)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    index = await Index.open(config.index_path)
-    try:
-        return await work(index)
-    finally:
-        await index.close()
 
 
 def _ae_add(args: argparse.Namespace) -> int:
@@ -110,13 +116,13 @@ def _ae_add(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1..65535, got {args.port}")
     ae = RemoteAE(args.title, args.host, args.port, allow, args.fuzzy, args.description)
-    asyncio.run(_with_index(args.data, lambda index: index.save_remote_ae(ae)))
+    asyncio.run(with_index(args.data, lambda index: index.save_remote_ae(ae)))
     print(f"{ae.title} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}")
     return 0
 
 
 def _ae_list(args: argparse.Namespace) -> int:
-    aes = asyncio.run(_with_index(args.data, lambda index: index.remote_aes()))
+    aes = asyncio.run(with_index(args.data, lambda index: index.remote_aes()))
     for ae in aes:
         fuzzy = " fuzzy" if ae.fuzzy_find else ""
         print(f"{ae.title:16} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}{fuzzy}")
@@ -124,7 +130,7 @@ def _ae_list(args: argparse.Namespace) -> int:
 
 
 def _ae_remove(args: argparse.Namespace) -> int:
-    removed = asyncio.run(_with_index(args.data, lambda index: index.remove_remote_ae(args.title)))
+    removed = asyncio.run(with_index(args.data, lambda index: index.remove_remote_ae(args.title)))
     if not removed:
         print(f"mekong: no AE named {args.title!r}", file=sys.stderr)
         return 1

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mekong.shared.auth.roles import Role
+
 MODES = ("edge", "hub")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 UNKNOWN_CALLER_POLICIES = ("accept", "reject")
@@ -49,6 +51,16 @@ class Hl7Config:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    idle_minutes: int = 30  # a session unused this long is logged out (QOS-1.4)
+    password_expiry_days: int = 90  # 0 = never (SEC-4: 30/60/90)
+    admin_totp: bool = True  # admins must use a TOTP second factor (SEC-6.4)
+    # trusted LAN modalities: requests without credentials from these networks act as this role
+    anonymous_role: str = ""
+    anonymous_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -57,6 +69,7 @@ class NodeConfig:
     dicom: DicomConfig = field(default_factory=DicomConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     hl7: Hl7Config = field(default_factory=Hl7Config)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     @property
     def index_path(self) -> Path:
@@ -67,7 +80,7 @@ class NodeConfig:
         return self.data_dir / "blobs"
 
 
-_SECTIONS = {"dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config}
+_SECTIONS = {"dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig}
 
 
 def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> NodeConfig:
@@ -141,6 +154,14 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError
             return float(value)
+        if type_name == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if type_name == "tuple[str, ...]":
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise ValueError
+            return tuple(value)
         if type_name == "Path":
             return Path(value)
         if type_name == "str":
@@ -178,10 +199,23 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("dicom.max_pdu must be >= 0 and dicom.network_timeout > 0")
     if not 1 <= config.dicom.workers <= 16:
         raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
+    _validate_auth(config.auth)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
         )
+
+
+def _validate_auth(auth: AuthConfig) -> None:
+    if auth.idle_minutes < 1 or auth.password_expiry_days < 0:
+        raise ConfigError("auth.idle_minutes must be >= 1 and auth.password_expiry_days >= 0")
+    if auth.anonymous_role:
+        _one_of("auth.anonymous_role", auth.anonymous_role, tuple(r.value for r in Role))
+    for network in auth.anonymous_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"auth.anonymous_networks: {network!r} is not a network") from None
 
 
 def is_valid_ae_title(title: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from mekong.shared import __version__
 from mekong.shared.archive import Archive
+from mekong.shared.audit.log import AuditLog
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
 from mekong.shared.dicom import configure_pydicom
@@ -48,6 +49,7 @@ class Node:
         self.archive: Archive | None = None
         self.policy: AePolicy | None = None
         self.http: HttpServer | None = None
+        self.audit: AuditLog | None = None
         self._stop = asyncio.Event()
 
     async def open(self) -> None:
@@ -63,9 +65,11 @@ class Node:
         self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
         services = await open_services(self.config, self.index, self.blobs)
         self.archive, self.policy = services.archive, services.policy
+        self.audit = AuditLog(self.config.index_path)
         self.http = HttpServer(self)
         extra_receivers = self.config.dicom.workers - 1
         self.components = [
+            self.audit,
             self.http,
             *dicom_listeners(self.config, services, reuse_port=extra_receivers > 0),
         ]

@@ -32,10 +32,18 @@ class NodeProcess:
     data_dir: Path
     mode: str = "edge"
     extra_args: list[str] = field(default_factory=list)
+    # Requests from loopback without credentials act as admin (the trusted-LAN setting), so
+    # tests of other features need no sign-in; the security tests turn it off.
+    trusted_loopback: bool = True
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+
+    def _trust_args(self) -> list[str]:
+        if not self.trusted_loopback:
+            return []
+        return ["--anonymous-role", "admin", "--anonymous-network", "127.0.0.1/32"]
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -44,7 +52,7 @@ class NodeProcess:
             sys.executable, "-m", "mekong.shared.cli", "serve",
             "--mode", self.mode, "--data", str(self.data_dir), "--bind", "127.0.0.1",
             "--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port),
-            "--hl7-port", str(free_port()), *self.extra_args,
+            "--hl7-port", str(free_port()), *self._trust_args(), *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=peer_env())
         deadline = time.monotonic() + timeout

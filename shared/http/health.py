@@ -12,12 +12,14 @@ import time
 
 from aiohttp import web
 
+from mekong.shared.auth.roles import public
 from mekong.shared.http import keys
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/health")
+@public
 async def health(request: web.Request) -> web.Response:
     node = keys.node(request)
     assert node.index is not None

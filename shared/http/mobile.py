@@ -11,17 +11,21 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mekong.shared.auth.roles import public
+
 routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"
 _FILES = {"mobile.js": "text/javascript", "mobile.css": "text/css"}
 
 
 @routes.get("/m")
+@public
 async def page(request: web.Request) -> web.FileResponse:
     return _file("mobile.html", "text/html")
 
 
 @routes.get("/m/{name}")
+@public
 async def asset(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in _FILES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mekong.shared import __version__
+from mekong.shared.auth.roles import public
 
 routes = web.RouteTableDef()
 
@@ -81,5 +82,6 @@ SPEC: dict = {
 
 
 @routes.get("/api/openapi.json")
+@public
 async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(SPEC)

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from mekong.shared.dicomweb import qido, rendered, retrieve, stow, wado_uri
 from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
-from mekong.shared.http import admin, health, mobile, openapi
+from mekong.shared.http import admin, audit_api, auth, health, mobile, openapi, users
+from mekong.shared.http.access import access
 from mekong.shared.http.errors import json_errors
 
 if TYPE_CHECKING:
@@ -19,16 +20,22 @@ log = logging.getLogger(__name__)
 NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 
+ROUTE_MODULES = (
+    health, openapi, auth, users, admin, audit_api, mobile,
+    qido, retrieve, rendered, stow, wado_uri,
+)  # fmt: skip
+
+
 class HttpServer:
     name = "http"
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.app = web.Application(middlewares=[json_errors], client_max_size=1024**3)
+        self.app = web.Application(middlewares=[json_errors, access], client_max_size=1024**3)
         self.app[NODE_KEY] = node
         assert node.index and node.blobs and node.archive, "open storage before HTTP"
         self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
-        for module in (health, admin, openapi, mobile, qido, retrieve, rendered, stow, wado_uri):
+        for module in ROUTE_MODULES:
             self.app.add_routes(module.routes)
         self._runner: web.AppRunner | None = None
         self.state = "stopped"

@@ -1,0 +1,1 @@
+"""The audit trail (GEN-3, PACS-16): who did what to which patient's data, when, from where."""

@@ -1,0 +1,115 @@
+"""Who is calling and may they (SEC-5, SEC-6): the access middleware of every HTTP route.
+
+Credentials: the session cookie (browsers; state changes need the ``X-CSRF-Token`` header of
+the session) or ``Authorization: Bearer <API token>`` (integrations). A trusted LAN may be
+given a role for requests without credentials (``auth.anonymous_*``). A handler declares its
+permission with ``@requires`` or ``@public``; one that declares neither is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from mekong.shared.auth import sessions, tokens
+from mekong.shared.auth.accounts import account_by_id
+from mekong.shared.auth.roles import PUBLIC, Permission, allowed, permission_of
+from mekong.shared.http.errors import Handler, error_response
+from mekong.shared.http.keys import node as node_of
+
+log = logging.getLogger(__name__)
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    kind: str  # user | token | anonymous
+    role: str
+    user_id: int | None = None
+    session: sessions.Session | None = None
+    must_change: bool = False
+
+
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    return request.get(PRINCIPAL)  # type: ignore[arg-type]
+
+
+@web.middleware
+async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info
+    if route.http_exception is not None:  # 404 / 405: nothing to protect
+        return await handler(request)
+    permission = permission_of(route.handler)
+    if permission is None:
+        log.error("route %s %s declares no permission: refused", request.method, request.path)
+        return error_response(500, "this route declares no permission; refused for safety")
+    principal = await authenticate(request)
+    request[PRINCIPAL] = principal
+    if permission == PUBLIC:
+        return await handler(request)
+    refusal = refuse(request, principal, Permission(permission))
+    return refusal or await handler(request)
+
+
+def refuse(
+    request: web.Request, principal: Principal | None, permission: Permission
+) -> web.Response | None:
+    if principal is None:
+        return error_response(
+            401, "sign in first: POST /api/auth/login, or send Authorization: Bearer <token>"
+        )
+    if principal.must_change and permission != Permission.SELF:
+        return error_response(
+            403,
+            "finish signing in first: change your password, or enrol the second factor "
+            "(GET /api/auth/me says which)",
+        )
+    if not allowed(principal.role, permission):
+        return error_response(403, f"role '{principal.role}' may not do '{permission}'")
+    session = principal.session
+    if session and request.method not in _SAFE_METHODS and not _csrf_ok(request, session.csrf):
+        return error_response(403, "missing or wrong X-CSRF-Token header (CSRF protection)")
+    return None
+
+
+def _csrf_ok(request: web.Request, expected: str) -> bool:
+    return secrets.compare_digest(request.headers.get("X-CSRF-Token", ""), expected)
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    node = node_of(request)
+    engine = node.index.engine  # type: ignore[union-attr]
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        found = await tokens.token_principal(engine, header[7:].strip())
+        return Principal(found[0], "token", found[1]) if found else None
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        idle = node.config.auth.idle_minutes * 60
+        session = await sessions.find_session(engine, cookie, idle)
+        account = await account_by_id(engine, session.user_id) if session else None
+        if session and account and not account.disabled and not account.account_expired:
+            pending = bool(account.pending_step(node.config.auth))
+            return Principal(account.username, "user", account.role, account.id, session, pending)
+    return _anonymous(request)
+
+
+def _anonymous(request: web.Request) -> Principal | None:
+    auth = node_of(request).config.auth
+    if not auth.anonymous_role or not request.remote:
+        return None
+    try:
+        address = ipaddress.ip_address(request.remote)
+    except ValueError:
+        return None
+    if any(address in ipaddress.ip_network(n, strict=False) for n in auth.anonymous_networks):
+        return Principal(f"lan:{request.remote}", "anonymous", auth.anonymous_role)
+    return None

@@ -1,0 +1,221 @@
+"""Sign-in for people and scripts (SEC-2..6, QOS-1): ``/api/auth/*``.
+
+``POST /api/auth/login`` takes ``{"username", "password"}`` (plus ``totp`` for admins with a
+second factor, and ``challenge_id``/``challenge_answer`` after 5 failures) and sets the session
+cookie: a new random id each time, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` under HTTPS.
+The answer carries the CSRF token to send as ``X-CSRF-Token`` on every state change.
+Credentials are accepted only in a POST body.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict, deque
+
+from aiohttp import web
+
+from mekong.shared.audit.trail import FAILURE, SUCCESS
+from mekong.shared.auth import accounts, sessions, totp
+from mekong.shared.auth.accounts import CHALLENGE_AFTER, Account, AccountError
+from mekong.shared.auth.challenge import Challenges
+from mekong.shared.auth.passwords import WeakPassword
+from mekong.shared.auth.roles import Permission, Role, public, requires
+from mekong.shared.config import AuthConfig
+from mekong.shared.http import keys
+from mekong.shared.http.access import principal_of
+from mekong.shared.http.auditing import record
+from mekong.shared.http.errors import error_response
+
+routes = web.RouteTableDef()
+CHALLENGES = Challenges()
+_ATTEMPTS: dict[str, deque[float]] = defaultdict(deque)
+_RATE_WINDOW, _RATE_LIMIT = 60.0, 20  # login attempts per address per minute
+
+
+@routes.post("/api/auth/login")
+@public
+async def login(request: web.Request) -> web.Response:
+    if _rate_limited(request.remote or ""):
+        return error_response(429, "too many sign-in attempts from this address; wait a minute")
+    body = await _json(request)
+    username, password = str(body.get("username", "")), str(body.get("password", ""))
+    node = keys.node(request)
+    engine = node.index.engine  # type: ignore[union-attr]
+    known = await accounts.get_account(engine, username)
+    if known and known.failures >= CHALLENGE_AFTER and not _challenge_solved(body):
+        _audit(request, username, "login", FAILURE, {"reason": "challenge required"})
+        return web.json_response(
+            {"error": "too many failed sign-ins: solve the challenge (GET /api/auth/challenge)",
+             "status": 401, "challenge_required": True}, status=401,
+        )  # fmt: skip
+    account = await accounts.check_password(engine, username, password)
+    if account is None:
+        _audit(request, username, "login", FAILURE, {"reason": "wrong user name or password"})
+        return error_response(401, "wrong user name or password")
+    refusal = _account_refusal(account, body, node.config.auth.admin_totp)
+    if refusal:
+        _audit(request, username, "login", FAILURE, {"reason": refusal["error"]})
+        return web.json_response(refusal, status=refusal["status"])
+    return await _signed_in(request, account)
+
+
+def _account_refusal(account: Account, body: dict, admin_totp: bool) -> dict | None:
+    if account.disabled:
+        return {"error": "this account is disabled; ask an administrator", "status": 403}
+    if account.account_expired:
+        return {"error": "this account has expired; ask an administrator", "status": 403}
+    second_factor = admin_totp and account.role == Role.ADMIN and account.totp_secret
+    if second_factor and not totp.verify(account.totp_secret, str(body.get("totp", ""))):
+        return {"error": "enter the 6-digit code from your authenticator app",
+                    "status": 401, "totp_required": True}  # fmt: skip
+    return None
+
+
+async def _signed_in(request: web.Request, account: Account) -> web.Response:
+    node = keys.node(request)
+    engine = node.index.engine  # type: ignore[union-attr]
+    cookie, csrf = await sessions.open_session(engine, account.id, request.remote or "")
+    _audit(request, account.username, "login")
+    response = web.json_response({**_me(account, node.config.auth), "csrf": csrf})
+    response.set_cookie(
+        sessions.COOKIE, cookie, httponly=True, samesite="Lax", secure=request.secure, path="/"
+    )
+    return response
+
+
+def _me(account: Account, auth: AuthConfig) -> dict:
+    """Who is signed in, and what they must do before anything else (``next``)."""
+    return {
+        "username": account.username,
+        "role": account.role,
+        "display_name": account.display_name,
+        "must_change": bool(account.pending_step(auth)),
+        "next": account.pending_step(auth),  # "" | "change_password" | "enrol_totp"
+        "totp_enrolled": bool(account.totp_secret),
+    }
+
+
+@routes.post("/api/auth/logout")
+@requires(Permission.SELF)
+async def logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        await sessions.close_session(keys.node(request).index.engine, cookie)  # type: ignore[union-attr]
+    principal = principal_of(request)
+    _audit(request, principal.name if principal else "?", "logout")
+    response = web.json_response({"signed_out": True})
+    response.del_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/auth/me")
+@requires(Permission.SELF)
+async def me(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    assert principal is not None
+    if principal.kind != "user":
+        return web.json_response({"username": principal.name, "role": principal.role,
+                                  "kind": principal.kind})  # fmt: skip
+    engine = keys.node(request).index.engine  # type: ignore[union-attr]
+    account = await accounts.get_account(engine, principal.name)
+    assert account is not None
+    csrf = principal.session.csrf if principal.session else ""
+    return web.json_response({**_me(account, keys.node(request).config.auth), "kind": "user",
+                              "csrf": csrf})  # fmt: skip
+
+
+@routes.post("/api/auth/password")
+@requires(Permission.SELF)
+async def change_password(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if principal is None or principal.kind != "user":
+        return error_response(400, "only signed-in users have a password to change")
+    body = await _json(request)
+    engine = keys.node(request).index.engine  # type: ignore[union-attr]
+    if (
+        await accounts.check_password(engine, principal.name, str(body.get("current_password", "")))
+        is None
+    ):
+        _audit(request, principal.name, "password.change", FAILURE, {"reason": "wrong password"})
+        return error_response(403, "the current password is wrong")
+    try:
+        await accounts.change_password(engine, principal.name, str(body.get("new_password", "")))
+    except (WeakPassword, AccountError) as exc:
+        _audit(request, principal.name, "password.change", FAILURE, {"reason": str(exc)})
+        return error_response(400, str(exc))
+    _audit(request, principal.name, "password.change")
+    return web.json_response({"changed": True})
+
+
+@routes.get("/api/auth/totp/new")
+@requires(Permission.SELF)
+async def new_totp(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    assert principal is not None
+    secret = totp.new_secret()
+    return web.json_response(
+        {"secret": secret, "uri": totp.provisioning_uri(secret, principal.name)}
+    )
+
+
+@routes.post("/api/auth/totp")
+@requires(Permission.SELF)
+async def enroll_totp(request: web.Request) -> web.Response:
+    """Keep a second factor: ``{"secret", "code"}`` — the code proves the app has the secret."""
+    principal = principal_of(request)
+    body = await _json(request)
+    secret, code = str(body.get("secret", "")), str(body.get("code", ""))
+    if principal is None or principal.kind != "user":
+        return error_response(400, "only signed-in users can enrol a second factor")
+    try:
+        valid = totp.verify(secret, code)
+    except ValueError:
+        valid = False
+    if not valid:
+        return error_response(400, "the code does not match the secret; check the phone's clock")
+    await accounts.set_account(keys.node(request).index.engine, principal.name, totp_secret=secret)  # type: ignore[union-attr]
+    _audit(request, principal.name, "totp.enrol")
+    return web.json_response({"enrolled": True})
+
+
+@routes.get("/api/auth/challenge")
+@public
+async def challenge(request: web.Request) -> web.Response:
+    challenge_id, png = CHALLENGES.issue()
+    image = "data:image/png;base64," + base64.b64encode(png).decode()
+    return web.json_response({"challenge_id": challenge_id, "image": image})
+
+
+def _challenge_solved(body: dict) -> bool:
+    return CHALLENGES.solve(
+        str(body.get("challenge_id", "")), str(body.get("challenge_answer", ""))
+    )
+
+
+def _rate_limited(remote: str) -> bool:
+    now, attempts = time.monotonic(), _ATTEMPTS[remote]
+    while attempts and attempts[0] < now - _RATE_WINDOW:
+        attempts.popleft()
+    attempts.append(now)
+    return len(attempts) > _RATE_LIMIT
+
+
+async def _json(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="send a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="send a JSON object")
+    return body
+
+
+def _audit(
+    request: web.Request,
+    actor: str,
+    action: str,
+    outcome: str = SUCCESS,
+    detail: dict | None = None,
+) -> None:
+    record(request, action, outcome=outcome, object=actor, detail=detail, actor=actor)
