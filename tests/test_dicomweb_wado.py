@@ -4,6 +4,7 @@ dicomweb-client as the independent client; plain HTTP for headers and gzip."""
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -102,7 +103,11 @@ def test_retrieve_j2k_without_transfer_syntax_gives_explicit_little_endian(
     """PS3.18 §8.7.8.2 / Table 8.7.3-2: no transfer-syntax parameter means the default one,
     Explicit VR Little Endian, for application/dicom."""
     uids = Uids.of(one(dataset_dir, "j2k"))
-    ds = client(pacs).retrieve_instance(uids.study, uids.series, uids.sop)
+    path = f"/dicom-web/studies/{uids.study}/series/{uids.series}/instances/{uids.sop}"
+    reply = http(pacs, path, {"Accept": 'multipart/related; type="application/dicom"'})
+    [part] = multipart_parts(reply)
+    assert part.content_type == f"application/dicom; transfer-syntax={EXPLICIT_LE}"
+    ds = pydicom.dcmread(io.BytesIO(part.body))
     assert ds.file_meta.TransferSyntaxUID == EXPLICIT_LE
     assert ds.PixelData == decoded_pixels(one(dataset_dir, "j2k"))
 
