@@ -65,7 +65,7 @@ class Node:
         self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
         services = await open_services(self.config, self.index, self.blobs)
         self.archive, self.policy = services.archive, services.policy
-        self.audit = AuditLog(self.config.index_path)
+        self.audit = services.audit
         self.http = HttpServer(self)
         extra_receivers = self.config.dicom.workers - 1
         self.components = [

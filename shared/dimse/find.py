@@ -38,6 +38,9 @@ def handle_find(event: Event, services: Services) -> Iterator[tuple[int, Dataset
         log.exception("C-FIND from %s failed", caller)
         yield _failure(status.UNABLE_TO_PROCESS, f"query failed: {exc}")
         return
+    services.record(event, "images.query", object=query.filters.get("StudyInstanceUID", ""),
+                    patient_id=query.filters.get("PatientID", ""), level=query.level.name,
+                    matches=len(rows))  # fmt: skip
     for row in rows:
         if event.is_cancelled:
             yield status.CANCEL, None

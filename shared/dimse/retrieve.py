@@ -37,6 +37,7 @@ def handle_get(event: Event, services: Services) -> Iterator[Any]:
             yield _failure(status.NOT_AUTHORIZED, f"AE '{caller}' may not retrieve"), None
         return
     yield len(refs)
+    _audit(event, services, refs, "C-GET")
     yield from _send_each(event, services, refs, lambda: event.assoc)
 
 
@@ -59,7 +60,17 @@ def handle_move(event: Event, services: Services) -> Iterator[Any]:
         yield _failure(status.IDENTIFIER_DOES_NOT_MATCH, "retrieve identifier is not valid"), None
         return
     yield len(refs)
+    _audit(event, services, refs, "C-MOVE", destination=destination.title)
     yield from _send_each(event, services, refs, lambda: _sub_association(event, destination.title))
+
+
+def _audit(event: Event, services: Services, refs: list, service: str, **detail: str) -> None:  # type: ignore[type-arg]
+    identifier = event.identifier
+    services.record(
+        event, "images.retrieve", object=str(identifier.get("StudyInstanceUID", "")),
+        patient_id=str(identifier.get("PatientID", "")), service=service, instances=len(refs),
+        **detail,
+    )  # fmt: skip
 
 
 def _matching(event: Event, services: Services) -> list[StoredInstanceRef] | None:

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from pynetdicom.events import Event
 
 from mekong.shared.archive import Archive
+from mekong.shared.audit.log import AuditLog
+from mekong.shared.audit.trail import AuditEvent
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
 from mekong.shared.dimse.policy import AePolicy
@@ -26,6 +28,16 @@ class Services:
     policy: AePolicy
     loop: asyncio.AbstractEventLoop
     ae_title: str
+    audit: AuditLog
+
+    def record(self, event: Event, action: str, outcome: str = "success", **detail: Any) -> None:
+        """Audit a DIMSE operation (from an association thread): calling AE and its address."""
+        requestor = event.assoc.requestor
+        audit_event = AuditEvent(
+            calling_ae(event), "ae", action, outcome, f"{requestor.address}:{requestor.port}",
+            str(detail.pop("object", "")), str(detail.pop("patient_id", "")), detail,
+        )  # fmt: skip
+        self.loop.call_soon_threadsafe(self.audit.record, audit_event)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run an index coroutine on the node's loop from an association thread."""
@@ -38,7 +50,8 @@ async def open_services(config: NodeConfig, index: Index, blobs: BlobStore) -> S
     archive = Archive(index, blobs)
     policy = AePolicy(index, config.dicom.unknown_callers == "accept")
     await policy.start()
-    return Services(archive, index, policy, loop, config.dicom.ae_title)
+    audit = AuditLog(config.index_path)  # started by its owner (the node, or a worker)
+    return Services(archive, index, policy, loop, config.dicom.ae_title, audit)
 
 
 def calling_ae(event: Event) -> str:

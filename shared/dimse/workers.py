@@ -89,6 +89,7 @@ async def _serve(config: NodeConfig, number: int, ready) -> None:  # type: ignor
     index.start_writer(blobs.sync_dirs, config.dicom.duplicate_policy)
     services = await open_services(config, index, blobs)
     listeners = dicom_listeners(config, services, reuse_port=True, first=False)
+    await services.audit.start()
     try:
         for listener in listeners:
             await listener.start()
@@ -98,6 +99,7 @@ async def _serve(config: NodeConfig, number: int, ready) -> None:  # type: ignor
     finally:
         await asyncio.gather(*(listener.stop() for listener in reversed(listeners)))
         await services.policy.stop()
+        await services.audit.stop()
         await index.close()
 
 

@@ -30,14 +30,14 @@ from mekong.shared.http.errors import error_response
 routes = web.RouteTableDef()
 CHALLENGES = Challenges()
 _ATTEMPTS: dict[str, deque[float]] = defaultdict(deque)
-_RATE_WINDOW, _RATE_LIMIT = 60.0, 20  # login attempts per address per minute
+_RATE_WINDOW, _RATE_LIMIT = 60.0, 20  # failed sign-ins per address per minute
 
 
 @routes.post("/api/auth/login")
 @public
 async def login(request: web.Request) -> web.Response:
-    if _rate_limited(request.remote or ""):
-        return error_response(429, "too many sign-in attempts from this address; wait a minute")
+    if _recent_failures(request.remote or "") >= _RATE_LIMIT:
+        return error_response(429, "too many failed sign-ins from this address; wait a minute")
     body = await _json(request)
     username, password = str(body.get("username", "")), str(body.get("password", ""))
     node = keys.node(request)
@@ -51,6 +51,7 @@ async def login(request: web.Request) -> web.Response:
         )  # fmt: skip
     account = await accounts.check_password(engine, username, password)
     if account is None:
+        _ATTEMPTS[request.remote or ""].append(time.monotonic())
         _audit(request, username, "login", FAILURE, {"reason": "wrong user name or password"})
         return error_response(401, "wrong user name or password")
     refusal = _account_refusal(account, body, node.config.auth.admin_totp)
@@ -193,12 +194,11 @@ def _challenge_solved(body: dict) -> bool:
     )
 
 
-def _rate_limited(remote: str) -> bool:
-    now, attempts = time.monotonic(), _ATTEMPTS[remote]
-    while attempts and attempts[0] < now - _RATE_WINDOW:
-        attempts.popleft()
-    attempts.append(now)
-    return len(attempts) > _RATE_LIMIT
+def _recent_failures(remote: str) -> int:
+    now, failures = time.monotonic(), _ATTEMPTS[remote]
+    while failures and failures[0] < now - _RATE_WINDOW:
+        failures.popleft()
+    return len(failures)
 
 
 async def _json(request: web.Request) -> dict:
