@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -56,7 +57,33 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     if permission == PUBLIC:
         return await handler(request)
     refusal = refuse(request, principal, Permission(permission))
+    if refusal is not None and _wants_page(request) and refusal.status in (401, 403):
+        return _to_sign_in(request, principal)
     return refusal or await handler(request)
+
+
+def _wants_page(request: web.Request) -> bool:
+    """A browser navigating to a console page (not an API or DICOMweb call)."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("Accept", "")
+        and (not request.path.startswith(("/api/", "/dicom-web/", "/wado")))
+    )
+
+
+def _to_sign_in(request: web.Request, principal: Principal | None) -> web.StreamResponse:
+    """Pages send people to sign in, or to finish signing in, instead of a JSON error."""
+    if principal is None:
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
+    if principal.must_change:
+        raise web.HTTPFound("/login/next")
+    return web.Response(status=403, content_type="text/html", text=_FORBIDDEN)
+
+
+_FORBIDDEN = (
+    "<!doctype html><meta charset=utf-8><title>403</title>"
+    "<p>Bạn không có quyền xem trang này. / You may not open this page.</p><a href=/>↩</a>"
+)
 
 
 def refuse(
