@@ -54,7 +54,11 @@ def test_log_level_changes_at_runtime(node: NodeProcess) -> None:
 def test_openapi_lists_the_routes(node: NodeProcess) -> None:
     status, spec = _request(f"{node.url}/api/openapi.json")
     assert status == 200
-    assert {"/api/health", "/api/admin/log-level"} <= set(spec["paths"])
+    assert {"/api/health", "/api/admin/log-level", "/api/auth/login"} <= set(spec["paths"])
+    login = spec["paths"]["/api/auth/login"]["post"]
+    assert login["x-permission"] == "public" and "requestBody" in login
+    users = spec["paths"]["/api/users"]["get"]
+    assert users["x-permission"] == "users.manage" and "403" in users["responses"]
 
 
 def test_sigterm_finishes_inflight_associations(node: NodeProcess, tmp_path: Path) -> None:
