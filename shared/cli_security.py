@@ -18,6 +18,7 @@ from mekong.shared.auth import accounts, tokens
 from mekong.shared.auth.roles import Role
 from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, NodeConfig
+from mekong.shared.tls import self_signed
 
 ROLES = [r.value for r in Role]
 
@@ -53,7 +54,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     verify = audit.add_parser("verify", help="check the hash chain of the audit trail")
     verify.set_defaults(run=_audit_verify)
-    for sub in (add, reset, listing, create, revoke, verify):
+    tls = commands.add_parser("tls", help="TLS certificates").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    selfsigned = tls.add_parser("self-signed", help="write a self-signed pair for a first start")
+    selfsigned.add_argument(
+        "--host",
+        action="append",
+        default=None,
+        help="name or address of this node (repeatable; default localhost)",
+    )
+    selfsigned.set_defaults(run=_tls_self_signed)
+    for sub in (add, reset, listing, create, revoke, verify, selfsigned):
         sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
 
 
@@ -99,6 +111,14 @@ def _token_revoke(args: argparse.Namespace) -> int:
         print(f"mekong: no active token {args.name!r}", file=sys.stderr)
         return 1
     print(f"revoked {args.name}")
+    return 0
+
+
+def _tls_self_signed(args: argparse.Namespace) -> int:
+    hosts = args.host or ["localhost", "127.0.0.1"]
+    cert, key = self_signed(args.data / "tls", hosts)
+    print(f"wrote {cert} and {key} (valid for {', '.join(hosts)}); add to the config file:")
+    print(f'[tls]\ncert = "{cert.resolve()}"\nkey = "{key.resolve()}"')
     return 0
 
 

@@ -38,6 +38,7 @@ class DicomConfig:
     network_timeout: float = 30.0
     max_associations: int = 32
     workers: int = 2  # DICOM receiving processes sharing the port (SO_REUSEPORT)
+    tls_port: int = 0  # DICOM over TLS (needs [tls]); 0 = off. Usual: 2762
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,17 @@ class HttpConfig:
 @dataclass(frozen=True)
 class Hl7Config:
     port: int = 2575
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: str = ""  # PEM certificate (chain); with key: HTTPS, DICOM TLS, MLLP over TLS
+    key: str = ""
+    client_ca: str = ""  # optional: require client certificates signed by this CA
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert and self.key)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class NodeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     hl7: Hl7Config = field(default_factory=Hl7Config)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
     def index_path(self) -> Path:
@@ -80,7 +93,10 @@ class NodeConfig:
         return self.data_dir / "blobs"
 
 
-_SECTIONS = {"dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig}
+_SECTIONS = {
+    "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
+    "tls": TlsConfig,
+}  # fmt: skip
 
 
 def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> NodeConfig:
@@ -187,6 +203,7 @@ def validate(config: NodeConfig) -> None:
         ("dicom.port", config.dicom.port),
         ("http.port", config.http.port),
         ("hl7.port", config.hl7.port),
+        ("dicom.tls_port", config.dicom.tls_port),
     ):
         if not 0 <= port <= 65535:
             raise ConfigError(f"{key} must be 0..65535, got {port}")
@@ -200,6 +217,7 @@ def validate(config: NodeConfig) -> None:
     if not 1 <= config.dicom.workers <= 16:
         raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
     _validate_auth(config.auth)
+    _validate_tls(config)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
@@ -216,6 +234,21 @@ def _validate_auth(auth: AuthConfig) -> None:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
             raise ConfigError(f"auth.anonymous_networks: {network!r} is not a network") from None
+
+
+def _validate_tls(config: NodeConfig) -> None:
+    tls = config.tls
+    if bool(tls.cert) != bool(tls.key):
+        raise ConfigError("tls.cert and tls.key go together: set both or neither")
+    for key, value in (
+        ("tls.cert", tls.cert),
+        ("tls.key", tls.key),
+        ("tls.client_ca", tls.client_ca),
+    ):
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{key}: no such file {value!r} (make one: mekong tls self-signed)")
+    if config.dicom.tls_port and not tls.enabled:
+        raise ConfigError("dicom.tls_port needs tls.cert and tls.key")
 
 
 def is_valid_ae_title(title: str) -> bool:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ class NodeProcess:
     # Requests from loopback without credentials act as admin (the trusted-LAN setting), so
     # tests of other features need no sign-in; the security tests turn it off.
     trusted_loopback: bool = True
+    ca_file: Path | None = None  # set when the node serves HTTPS with this (self-signed) cert
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -68,12 +70,13 @@ class NodeProcess:
         raise RuntimeError(f"node did not become healthy:\n{self.log()}")
 
     def health(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/api/health", timeout=5) as response:
-            return json.load(response)
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+        with urllib.request.urlopen(f"{self.url}/api/health", timeout=5, context=context) as reply:
+            return json.load(reply)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.http_port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
@@ -38,6 +40,7 @@ from mekong.shared.dimse import status, ul
 from mekong.shared.dimse.server import DimseServer, storage_contexts
 from mekong.shared.dimse.services import Services
 from mekong.shared.dimse.store import FAILURE_STATUS, status_comment
+from mekong.shared.tls import server_context
 
 log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 30.0
@@ -55,7 +58,12 @@ class FrontDoor:
         backend: DimseServer,
         reuse_port: bool,
         first: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self._tls = tls
+        self._port = config.dicom.tls_port if tls else config.dicom.port
+        if tls:
+            self.name = "dimse-tls"
         self._first = first  # the node's own listener, bound before any worker's
         self._config = config
         self._services = services
@@ -69,15 +77,15 @@ class FrontDoor:
 
     async def start(self) -> None:
         if self._reuse_port and self._first:
-            _refuse_if_taken(self._config.bind, self._config.dicom.port)
+            _refuse_if_taken(self._config.bind, self._port)
         self._server = await asyncio.start_server(
-            self._accept, self._config.bind, self._config.dicom.port,
-            reuse_port=self._reuse_port or None, limit=1 << 20,
+            self._accept, self._config.bind, self._port,
+            reuse_port=self._reuse_port or None, limit=1 << 20, ssl=self._tls,
         )  # fmt: skip
         self.state = "running"
         log.info(
-            "DICOM listening on %s:%s as %s", self._config.bind, self._config.dicom.port,
-            self._config.dicom.ae_title,
+            "DICOM%s listening on %s:%s as %s", " TLS" if self._tls else "", self._config.bind,
+            self._port, self._config.dicom.ae_title,
         )  # fmt: skip
 
     async def stop(self) -> None:
@@ -301,7 +309,14 @@ def dicom_listeners(
 ) -> list:  # type: ignore[type-arg]
     """The pynetdicom listener on a loopback port, then the front door on the DICOM port."""
     backend = DimseServer(config, services, services.policy, address=("127.0.0.1", 0))
-    return [backend, FrontDoor(config, services, backend, reuse_port, first)]
+    listeners = [backend, FrontDoor(config, services, backend, reuse_port, first)]
+    if config.dicom.tls_port:  # the same service, behind TLS (DICOM Basic TLS profile)
+        tls = config.tls
+        context = server_context(
+            Path(tls.cert), Path(tls.key), Path(tls.client_ca) if tls.client_ca else None
+        )
+        listeners.append(FrontDoor(config, services, backend, reuse_port, first, context))
+    return listeners
 
 
 def _refuse_if_taken(host: str, port: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
 from mekong.shared.http import admin, audit_api, auth, health, mobile, openapi, users
 from mekong.shared.http.access import access
 from mekong.shared.http.errors import json_errors
+from mekong.shared.tls import server_context
 
 if TYPE_CHECKING:
     from mekong.shared.node import Node
@@ -44,7 +46,13 @@ class HttpServer:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         config = self.node.config
-        site = web.TCPSite(self._runner, config.bind, config.http.port, shutdown_timeout=10)
+        context = None
+        if config.tls.enabled:
+            client_ca = Path(config.tls.client_ca) if config.tls.client_ca else None
+            context = server_context(Path(config.tls.cert), Path(config.tls.key), client_ca)
+        site = web.TCPSite(
+            self._runner, config.bind, config.http.port, shutdown_timeout=10, ssl_context=context
+        )
         await site.start()
         self.state = "running"
 
