@@ -42,6 +42,8 @@ class StoreResult:
     outcome: Outcome | None = None
     failure: Failure | None = None
     message: str = ""
+    study_uid: str = ""
+    patient_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -114,7 +116,10 @@ class Archive:
         # On a timeout the submission stays queued and may still commit: its blob is left to
         # the writer's settlement, never deleted here.
         result = self.index.writer.submit_blocking(submission, timeout=_COMMIT_TIMEOUT)
-        return StoreResult(record.sop_uid, record.sop_class_uid, outcome=result.outcome)
+        return StoreResult(
+            record.sop_uid, record.sop_class_uid, outcome=result.outcome,
+            study_uid=record.study_uid, patient_id=record.patient_id,
+        )  # fmt: skip
 
 
 def _is_resource_error(exc: OSError) -> bool:

@@ -109,3 +109,17 @@ def test_sealed_events_cannot_be_changed_and_tampering_is_detected(audited) -> N
     result = cli("audit", "verify", "--data", str(node.data_dir))
     assert result.returncode == 1 and "event 1 was altered" in result.stdout
     assert requests.get(verify, headers=headers["auditor"]).status_code == 409
+
+
+def test_a_storage_association_is_one_event_per_study(audited, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    node, headers, _ = audited
+    files = gendata.ct_series(tmp_path / "more", count=3, patient_id="AUD002", seed=5)
+    new = count_after(node, headers, lambda: storescu(node, *files), action="images.store")
+    assert len(new) == 1
+    event = new[0]
+    assert (event["actor"], event["actor_kind"], event["patient_id"]) == (
+        "STORESCU",
+        "ae",
+        "AUD002",
+    )
+    assert '"instances": 3' in event["detail"]

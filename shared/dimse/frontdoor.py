@@ -17,6 +17,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections import Counter
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -34,6 +35,7 @@ from pynetdicom.presentation import negotiate_as_acceptor
 
 from mekong.shared import __version__
 from mekong.shared.archive import Failure
+from mekong.shared.audit.trail import AuditEvent
 from mekong.shared.config import NodeConfig
 from mekong.shared.dicom.part10 import part10_bytes
 from mekong.shared.dimse import status, ul
@@ -200,6 +202,29 @@ class FrontDoor:
         writer: asyncio.StreamWriter,
         calling: str,
     ) -> None:
+        tally: Counter[tuple[str, str, bool]] = Counter()  # (study, patient, ok) → instances
+        try:
+            await self._serve_messages(contexts, reader, writer, calling, tally)
+        finally:
+            self._audit_stores(writer, calling, tally)
+
+    def _audit_stores(self, writer: asyncio.StreamWriter, calling: str, tally: Counter) -> None:  # type: ignore[type-arg]
+        """One audit event per study and outcome of an association, not one per instance."""
+        peer = _peer(writer)
+        for (study, patient, ok), count in tally.items():
+            self._services.audit.record(AuditEvent(
+                calling, "ae", "images.store", "success" if ok else "failure", peer, study,
+                patient, {"instances": count},
+            ))  # fmt: skip
+
+    async def _serve_messages(
+        self,
+        contexts: dict[int, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        calling: str,
+        tally: Counter,  # type: ignore[type-arg]
+    ) -> None:
         pending: ul.Message | None = None
         while True:
             pdu_type, pdu = await self._read(reader)
@@ -217,11 +242,17 @@ class FrontDoor:
                     raise ul.ProtocolError(
                         f"presentation context {message.context_id} not accepted"
                     )
-                response = await self._answer(message, contexts[message.context_id], calling)
+                response = await self._answer(message, contexts[message.context_id], calling, tally)
                 writer.write(ul.command_pdu(message.context_id, response))
                 await writer.drain()
 
-    async def _answer(self, message: ul.Message, syntax: str, calling: str) -> Dataset:
+    async def _answer(
+        self,
+        message: ul.Message,
+        syntax: str,
+        calling: str,
+        tally: Counter,  # type: ignore[type-arg]
+    ) -> Dataset:
         command = message.decoded
         assert command is not None
         field = int(command.get("CommandField", 0))
@@ -240,6 +271,7 @@ class FrontDoor:
         result = await asyncio.to_thread(
             self._services.archive.store_blocking, part10, calling, sop_instance
         )
+        tally[(result.study_uid, result.patient_id, result.ok)] += 1
         if result.ok:
             return _response(command, 0x8001, status.SUCCESS)
         failure = FAILURE_STATUS[result.failure or Failure.INTERNAL]
