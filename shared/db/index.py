@@ -6,17 +6,24 @@ Components get one :class:`Index`; it owns the engine, the group-commit writer a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.attributes import Level
-from mekong.shared.db.engine import open_engine, open_sync_engine, sqlite_url, sync_url
+from mekong.shared.db.engine import (
+    open_engine,
+    open_serial_engine,
+    open_sync_engine,
+    sqlite_url,
+    sync_url,
+)
 from mekong.shared.db.query import Query, build_select
 from mekong.shared.db.upsert import upsert_statement
 from mekong.shared.db.writer import IndexWriter
@@ -44,6 +51,7 @@ class Index:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.writer: IndexWriter | None = None
+        self._serial: AsyncEngine | None = None
 
     @classmethod
     async def open(cls, db_path: Path) -> Index:
@@ -58,7 +66,27 @@ class Index:
     async def close(self) -> None:
         if self.writer:
             await asyncio.to_thread(self.writer.stop)
+        if self._serial:
+            await self._serial.dispose()
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One durable read-write transaction for RIS and HL7 work (not DICOM instances).
+
+        Commits when the block ends (WAL fsync'd: synchronous=FULL), rolls back on an
+        exception. The node's transactions run one at a time, in arrival order.
+        """
+        if self._serial is None:
+            self._serial = open_serial_engine(self.engine.url.render_as_string(hide_password=False))
+        async with self._serial.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection (WAL: it never waits for writers)."""
+        async with self.engine.connect() as conn:
+            yield conn
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,115 @@
+"""Master files a HIS keeps in sync (RIS-9.6): services, departments, rooms, devices, staff.
+
+``station_for`` picks the DICOM station (device AE title) of a step when the order names none.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mekong.shared.db.ris_schema import (
+    ris_department,
+    ris_device,
+    ris_room,
+    ris_service,
+    ris_staff,
+)
+from mekong.shared.dicom.names import folded_words
+from mekong.shared.ris import validate
+from mekong.shared.ris.errors import Invalid
+
+TABLES = {
+    "service": ris_service,
+    "department": ris_department,
+    "room": ris_room,
+    "device": ris_device,
+    "staff": ris_staff,
+}
+
+
+def clean_entry(kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Validated column values of one master-file entry."""
+    table = TABLES[kind]
+    key = table.primary_key.columns.values()[0].name
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in table.c or name in ("updated_at", "name_folded"):
+            raise Invalid(f"{kind} has no field {name!r}", f"{kind}.{name}")
+        out[name] = _clean_value(kind, name, value)
+    validate.required(str(out.get(key, "")), f"{kind}.{key}")
+    if kind == "staff" and "name" in out:
+        out["name_folded"] = folded_words(out["name"])
+    return out
+
+
+def _clean_value(kind: str, name: str, value: Any) -> Any:
+    field = f"{kind}.{name}"
+    if name == "bhyt_min_minutes":
+        if value in (None, ""):
+            return None
+        if not str(value).isdigit():
+            raise Invalid(f"{field} must be a whole number of minutes", field)
+        return int(value)
+    value = str(value)
+    if name in ("modality", "body_part"):
+        return validate.code_string(value, field)
+    if name == "ae_title":
+        return validate.ae_title(value, field)
+    if name == "name" and kind == "staff":
+        return validate.person_name(value, field)
+    return validate.text(value, field, 256)
+
+
+async def upsert_entry(conn: AsyncConnection, kind: str, values: dict[str, Any]) -> str:
+    """Add or update one entry; returns "added" or "updated"."""
+    table = TABLES[kind]
+    key_column = table.primary_key.columns.values()[0]
+    values = {**clean_entry(kind, values), "updated_at": time.time()}
+    key = values[key_column.name]
+    result = await conn.execute(update(table).where(key_column == key).values(**values))
+    if result.rowcount:
+        return "updated"
+    await conn.execute(table.insert().values(**values))
+    return "added"
+
+
+async def delete_entry(conn: AsyncConnection, kind: str, key: str) -> bool:
+    table = TABLES[kind]
+    key_column = table.primary_key.columns.values()[0]
+    result = await conn.execute(delete(table).where(key_column == key))
+    return bool(result.rowcount)
+
+
+async def entries(conn: AsyncConnection, kind: str) -> list[dict[str, Any]]:
+    table = TABLES[kind]
+    rows = (await conn.execute(select(table).order_by(*table.primary_key.columns))).mappings()
+    return [{k: v for k, v in row.items() if k != "name_folded"} for row in rows]
+
+
+async def service(conn: AsyncConnection, code: str) -> Any | None:
+    return (await conn.execute(select(ris_service).where(ris_service.c.code == code))).first()
+
+
+async def station_for(conn: AsyncConnection, room: str, modality: str) -> tuple[str, str]:
+    """(station AE, room) for a step with no AE: the device of that modality in the room, else
+    the only device of that modality anywhere; ("", room) when neither is unambiguous."""
+    query = select(ris_device.c.ae_title, ris_device.c.room).where(
+        ris_device.c.modality == modality
+    )
+    if room:
+        rows = (await conn.execute(query.where(ris_device.c.room == room))).all()
+    else:
+        rows = (await conn.execute(query)).all()
+    if len(rows) == 1:
+        return rows[0].ae_title, rows[0].room
+    return "", room
+
+
+async def room_of(conn: AsyncConnection, ae_title: str) -> str:
+    """The room of the device with this AE title ('' if unknown)."""
+    query = select(ris_device.c.room).where(ris_device.c.ae_title == ae_title)
+    return str((await conn.execute(query)).scalar_one_or_none() or "")

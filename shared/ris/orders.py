@@ -1,0 +1,531 @@
+"""Orders: create, change, cancel, discontinue, move through the status machine, read
+(RIS-3.7, RIS-6.1, RIS-9.4). One order = one requested procedure with one or more scheduled
+procedure steps (SPS), the unit a modality sees in its worklist.
+
+Numbers the HIS leaves out are assigned here (the RIS is the order filler): accession
+``MK`` + 8 digits, requested procedure ID and SPS ID equal to the accession (a second step gets
+``-2``, ...), filler order number equal to the accession, and a Study Instance UID (2.25 form).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mekong.shared.db.ris_schema import (
+    ris_order,
+    ris_patient,
+    ris_procedure,
+    ris_sps,
+    ris_visit,
+)
+from mekong.shared.ris import catalogue, validate
+from mekong.shared.ris.errors import Duplicate, IllegalTransition, Missing, NotFound, UnknownCode
+from mekong.shared.ris.model import OrderKey, OrderRequest, StepData, VisitData
+from mekong.shared.ris.patients import patient_json, upsert_patient
+from mekong.shared.ris.status import EDITABLE, FINAL, Status, check_transition, order_status
+
+PRIORITIES = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
+PATIENT_CLASSES = ("I", "O", "E", "")
+
+
+async def create_order(conn: AsyncConnection, req: OrderRequest, changes: list[str]) -> str:
+    """A new order with its procedure and steps; returns the accession number."""
+    order = _clean_order(req)
+    accession = order.pop("accession", "")
+    if accession:
+        await _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
+    if order.get("placer_number"):
+        await _refuse_duplicate_placer(conn, order["placer_number"], req.source)
+    if not req.steps:
+        raise Missing("an order needs at least one scheduled procedure step", "steps")
+    patient_fk = await upsert_patient(conn, req.patient, changes)
+    visit_fk = await _visit(conn, patient_fk, req.visit)
+    now = time.time()
+    result = await conn.execute(
+        ris_order.insert().values(
+            accession=accession or f"~{uuid.uuid4().hex[:15]}",
+            patient_fk=patient_fk,
+            visit_fk=visit_fk,
+            status=Status.SCHEDULED,
+            source=req.source,
+            created_at=now,
+            updated_at=now,
+            **{"priority": "ROUTINE", **order},
+        )
+    )
+    order_fk = int(result.inserted_primary_key[0])
+    if not accession:
+        accession = f"MK{order_fk:08d}"
+        await _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
+        await conn.execute(
+            update(ris_order).where(ris_order.c.id == order_fk).values(accession=accession)
+        )
+    if not order.get("filler_number"):
+        await conn.execute(
+            update(ris_order).where(ris_order.c.id == order_fk).values(filler_number=accession)
+        )
+    procedure_fk = await _insert_procedure(conn, order_fk, accession, req)
+    for number, step in enumerate(req.steps, start=1):
+        await _insert_step(conn, procedure_fk, accession, number, step, req)
+    changes.append(f"order {accession} created ({len(req.steps)} step(s))")
+    return accession
+
+
+async def change_order(
+    conn: AsyncConnection, key: OrderKey, req: OrderRequest, changes: list[str]
+) -> str:
+    """Change an order that has not started (HL7 XO, REST PUT): the fields given replace the
+    stored ones; a step named by SPS ID (or the only step) is updated, others are added."""
+    row = await find_order(conn, key)
+    if Status(row.status) not in EDITABLE:
+        raise IllegalTransition(
+            f"order {row.accession} is {row.status}; only SCHEDULED or ARRIVED orders change"
+        )
+    order = _clean_order(req)
+    order.pop("accession", None)
+    if req.patient.patient_id:
+        order["patient_fk"] = await upsert_patient(conn, req.patient, changes)
+    if req.visit is not None:
+        order["visit_fk"] = await _visit(conn, order.get("patient_fk", row.patient_fk), req.visit)
+    await conn.execute(
+        update(ris_order).where(ris_order.c.id == row.id).values(updated_at=time.time(), **order)
+    )
+    procedure = (
+        await conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
+    ).first()
+    assert procedure is not None
+    await _update_procedure(conn, procedure.id, req)
+    await _change_steps(conn, procedure.id, row.accession, req)
+    changes.append(f"order {row.accession} changed")
+    return str(row.accession)
+
+
+async def set_order_status(
+    conn: AsyncConnection, key: OrderKey, new: Status, changes: list[str]
+) -> str:
+    """Move every open step of the order to ``new`` (cancel, discontinue, arrived, ...)."""
+    row = await find_order(conn, key)
+    steps = await _steps(conn, row.id)
+    open_steps = [s for s in steps if Status(s.status) not in FINAL]
+    if not open_steps:
+        check_transition(Status(row.status), new, f"order {row.accession}")
+    for step in open_steps:
+        check_transition(Status(step.status), new, f"step {step.sps_id}")
+    now = time.time()
+    for step in open_steps:
+        await conn.execute(
+            update(ris_sps).where(ris_sps.c.id == step.id).values(status=new, updated_at=now)
+        )
+    status = await _refresh_order_status(conn, row.id)
+    changes.append(f"order {row.accession} {row.status} → {status}")
+    return str(row.accession)
+
+
+async def set_step_status(
+    conn: AsyncConnection, sps_id: str, new: Status, changes: list[str]
+) -> str:
+    """Move one step (MPPS, a technician's action); returns the order's accession."""
+    step = (await conn.execute(select(ris_sps).where(ris_sps.c.sps_id == sps_id))).first()
+    if step is None:
+        raise NotFound(f"no scheduled procedure step {sps_id!r}", "sps_id")
+    check_transition(Status(step.status), new, f"step {sps_id}")
+    await conn.execute(
+        update(ris_sps).where(ris_sps.c.id == step.id).values(status=new, updated_at=time.time())
+    )
+    order_fk = (
+        await conn.execute(
+            select(ris_procedure.c.order_fk).where(ris_procedure.c.id == step.procedure_fk)
+        )
+    ).scalar_one()
+    await _refresh_order_status(conn, order_fk)
+    accession = (
+        await conn.execute(select(ris_order.c.accession).where(ris_order.c.id == order_fk))
+    ).scalar_one()
+    changes.append(f"step {sps_id} {step.status} → {new}")
+    return str(accession)
+
+
+async def find_order(conn: AsyncConnection, key: OrderKey) -> Any:
+    """The order named by accession, else placer number (of that source), else filler."""
+    column_values = (
+        (ris_order.c.accession, key.accession, None),
+        (ris_order.c.placer_number, key.placer_number, key.source),
+        (ris_order.c.filler_number, key.filler_number, None),
+    )
+    for column, value, source in column_values:
+        if not value:
+            continue
+        query = select(ris_order).where(column == value)
+        if source is not None:
+            query = query.where(ris_order.c.source == source)
+        row = (await conn.execute(query.order_by(ris_order.c.id.desc()))).first()
+        if row is not None:
+            return row
+        break
+    else:
+        raise Missing("name the order: accession, placer or filler order number", "order")
+    raise NotFound(f"no order with {key.describe()}", "order")
+
+
+async def get_order(conn: AsyncConnection, accession: str) -> dict[str, Any]:
+    row = await find_order(conn, OrderKey(accession=accession))
+    return await order_json(conn, row)
+
+
+async def order_json(conn: AsyncConnection, row: Any) -> dict[str, Any]:
+    patient = (
+        await conn.execute(select(ris_patient).where(ris_patient.c.id == row.patient_fk))
+    ).one()
+    procedure = (
+        await conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
+    ).one()
+    visit = None
+    if row.visit_fk is not None:
+        visit = (await conn.execute(select(ris_visit).where(ris_visit.c.id == row.visit_fk))).one()
+    return {
+        "accession": row.accession,
+        "placer_number": row.placer_number,
+        "filler_number": row.filler_number,
+        "status": row.status,
+        "priority": row.priority,
+        "ordering_physician": row.ordering_physician,
+        "reason": row.reason,
+        "source": row.source,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "patient": patient_json(patient),
+        "visit": _visit_json(visit),
+        "procedure": {
+            "id": procedure.procedure_id,
+            "service_code": procedure.service_code,
+            "description": procedure.description,
+            "study_uid": procedure.study_uid,
+        },
+        "steps": [_step_json(s) for s in await _steps(conn, row.id)],
+    }
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    status: str = "",
+    date: str = "",
+    modality: str = "",
+    station_ae: str = "",
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Orders with a step matching every filter given, newest first."""
+    query = (
+        select(ris_order)
+        .distinct()
+        .join(ris_procedure, ris_procedure.c.order_fk == ris_order.c.id)
+        .join(ris_sps, ris_sps.c.procedure_fk == ris_procedure.c.id)
+    )
+    if status:
+        query = query.where(ris_order.c.status == status)
+    if date:
+        query = query.where(ris_sps.c.start_date == date)
+    if modality:
+        query = query.where(ris_sps.c.modality == modality)
+    if station_ae:
+        query = query.where(ris_sps.c.station_ae == station_ae)
+    rows = (await conn.execute(query.order_by(ris_order.c.id.desc()).limit(limit))).all()
+    return [await order_json(conn, row) for row in rows]
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _clean_order(req: OrderRequest) -> dict[str, str]:
+    data, out = req.order, {}
+    if data.accession is not None:
+        out["accession"] = validate.short_string(data.accession, "order.accession", 16)
+    for name in ("placer_number", "filler_number"):
+        if (value := getattr(data, name)) is not None:
+            out[name] = validate.short_string(value, f"order.{name}", 64)
+    if data.priority is not None:
+        out["priority"] = _priority(data.priority)
+    if data.ordering_physician is not None:
+        out["ordering_physician"] = validate.person_name(
+            data.ordering_physician, "order.ordering_physician"
+        )
+    if data.reason is not None:
+        out["reason"] = validate.text(data.reason, "order.reason")
+    return out
+
+
+def _priority(value: str) -> str:
+    value = value.strip().upper() or "ROUTINE"
+    if value not in PRIORITIES:
+        raise UnknownCode(
+            f"order.priority must be one of {', '.join(PRIORITIES)}; got {value!r}",
+            "order.priority",
+        )
+    return value
+
+
+def _clean_visit(visit: VisitData) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if visit.visit_number is not None:
+        out["visit_number"] = validate.short_string(visit.visit_number, "visit.number", 64)
+    if visit.patient_class is not None:
+        value = visit.patient_class.strip().upper()
+        if value not in PATIENT_CLASSES:
+            raise UnknownCode(
+                f"visit.patient_class must be I, O or E; got {value!r}", "visit.patient_class"
+            )
+        out["patient_class"] = value
+    for name in ("location", "department"):
+        if (value := getattr(visit, name)) is not None:
+            out[name] = validate.short_string(value, f"visit.{name}", 128)
+    if visit.referring_physician is not None:
+        out["referring_physician"] = validate.person_name(
+            visit.referring_physician, "visit.referring_physician"
+        )
+    return out
+
+
+def _clean_step(step: StepData, prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if step.sps_id is not None:
+        out["sps_id"] = validate.short_string(step.sps_id, f"{prefix}.sps_id", 16)
+    if step.station_ae is not None:
+        out["station_ae"] = validate.ae_title(step.station_ae, f"{prefix}.station_ae")
+    if step.modality is not None:
+        out["modality"] = validate.code_string(step.modality, f"{prefix}.modality")
+    if step.start_date is not None:
+        out["start_date"] = validate.date(step.start_date, f"{prefix}.start_date")
+    if step.start_time is not None:
+        out["start_time"] = validate.time_of_day(step.start_time, f"{prefix}.start_time")
+    if step.room is not None:
+        out["room"] = validate.short_string(step.room, f"{prefix}.room", 64)
+    if step.performing_physician is not None:
+        out["performing_physician"] = validate.person_name(
+            step.performing_physician, f"{prefix}.performing_physician"
+        )
+    if step.description is not None:
+        out["description"] = validate.text(step.description, f"{prefix}.description", 256)
+    return out
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+async def _refuse_duplicate(conn: AsyncConnection, column: Any, value: str, label: str) -> None:
+    found = (await conn.execute(select(column.table.c.id).where(column == value))).first()
+    if found is not None:
+        raise Duplicate(f"{label} {value!r} is already used by another order", f"order.{label}")
+
+
+async def _refuse_duplicate_placer(conn: AsyncConnection, placer: str, source: str) -> None:
+    found = (
+        await conn.execute(
+            select(ris_order.c.accession).where(
+                ris_order.c.placer_number == placer, ris_order.c.source == source
+            )
+        )
+    ).first()
+    if found is not None:
+        raise Duplicate(
+            f"placer order number {placer!r} already names order {found.accession}",
+            "order.placer_number",
+        )
+
+
+async def _visit(conn: AsyncConnection, patient_fk: int, visit: VisitData | None) -> int | None:
+    if visit is None:
+        return None
+    values = _clean_visit(visit)
+    if not any(values.values()):
+        return None
+    number = values.get("visit_number", "")
+    if number:
+        row = (
+            await conn.execute(
+                select(ris_visit.c.id).where(
+                    ris_visit.c.patient_fk == patient_fk, ris_visit.c.visit_number == number
+                )
+            )
+        ).first()
+        if row is not None:
+            await conn.execute(
+                update(ris_visit)
+                .where(ris_visit.c.id == row.id)
+                .values(updated_at=time.time(), **values)
+            )
+            return int(row.id)
+    result = await conn.execute(
+        ris_visit.insert().values(patient_fk=patient_fk, updated_at=time.time(), **values)
+    )
+    return int(result.inserted_primary_key[0])
+
+
+async def _insert_procedure(
+    conn: AsyncConnection, order_fk: int, accession: str, req: OrderRequest
+) -> int:
+    proc = req.procedure
+    code = validate.short_string(proc.service_code or "", "procedure.service_code", 64)
+    description = validate.text(proc.description or "", "procedure.description", 256)
+    if code and not description and (service := await catalogue.service(conn, code)):
+        description = service.name
+    procedure_id = validate.short_string(proc.procedure_id or "", "procedure.id", 16)
+    study_uid = validate.uid(proc.study_uid or "", "procedure.study_uid")
+    result = await conn.execute(
+        ris_procedure.insert().values(
+            order_fk=order_fk,
+            procedure_id=procedure_id or accession,
+            service_code=code,
+            description=description,
+            study_uid=study_uid or f"2.25.{uuid.uuid4().int}",
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+async def _update_procedure(conn: AsyncConnection, procedure_fk: int, req: OrderRequest) -> None:
+    proc, values = req.procedure, {}
+    if proc.service_code is not None:
+        values["service_code"] = validate.short_string(
+            proc.service_code, "procedure.service_code", 64
+        )
+    if proc.description is not None:
+        values["description"] = validate.text(proc.description, "procedure.description", 256)
+    if proc.study_uid:
+        values["study_uid"] = validate.uid(proc.study_uid, "procedure.study_uid")
+    if values:
+        await conn.execute(
+            update(ris_procedure).where(ris_procedure.c.id == procedure_fk).values(**values)
+        )
+
+
+async def _insert_step(
+    conn: AsyncConnection,
+    procedure_fk: int,
+    accession: str,
+    number: int,
+    step: StepData,
+    req: OrderRequest,
+) -> None:
+    values = _clean_step(step, f"steps[{number - 1}]")
+    values = await _complete_step(conn, values, req, number - 1)
+    sps_id = values.pop("sps_id", "") or (accession if number == 1 else f"{accession}-{number}")
+    await _refuse_duplicate(conn, ris_sps.c.sps_id, sps_id, "SPS ID")
+    await conn.execute(
+        ris_sps.insert().values(
+            procedure_fk=procedure_fk,
+            sps_id=sps_id,
+            status=Status.SCHEDULED,
+            updated_at=time.time(),
+            **values,
+        )
+    )
+
+
+async def _complete_step(
+    conn: AsyncConnection, values: dict[str, str], req: OrderRequest, index: int
+) -> dict[str, str]:
+    """Fill what the order left out: modality from the service, station from the room's
+    device, description from the procedure, start from now."""
+    service = None
+    if req.procedure.service_code:
+        service = await catalogue.service(conn, req.procedure.service_code.strip())
+    if not values.get("modality") and service is not None and service.modality:
+        values["modality"] = service.modality
+    if not values.get("modality"):
+        raise Missing(
+            f"steps[{index}].modality is required (the service is not in the catalogue "
+            "with a modality)",
+            f"steps[{index}].modality",
+        )
+    if not values.get("station_ae"):
+        values["station_ae"], values["room"] = await catalogue.station_for(
+            conn, values.get("room", ""), values["modality"]
+        )
+    elif not values.get("room"):
+        values["room"] = await catalogue.room_of(conn, values["station_ae"])
+    if not values.get("description"):
+        values["description"] = req.procedure.description or (service.name if service else "")
+    if not values.get("start_date"):
+        now = time.localtime()
+        values["start_date"] = time.strftime("%Y%m%d", now)
+        values.setdefault("start_time", time.strftime("%H%M%S", now))
+    return values
+
+
+async def _change_steps(
+    conn: AsyncConnection, procedure_fk: int, accession: str, req: OrderRequest
+) -> None:
+    existing = (
+        await conn.execute(
+            select(ris_sps).where(ris_sps.c.procedure_fk == procedure_fk).order_by(ris_sps.c.id)
+        )
+    ).all()
+    by_id = {row.sps_id: row for row in existing}
+    for index, step in enumerate(req.steps):
+        values = _clean_step(step, f"steps[{index}]")
+        target = by_id.get(values.get("sps_id", ""))
+        if target is None and len(existing) == 1 and len(req.steps) == 1:
+            target = existing[0]
+        if target is None:
+            number = len(existing) + index + 1
+            await _insert_step(conn, procedure_fk, accession, number, step, req)
+            continue
+        if Status(target.status) not in EDITABLE:
+            raise IllegalTransition(f"step {target.sps_id} is {target.status}; it cannot change")
+        values.pop("sps_id", None)
+        if values:
+            await conn.execute(
+                update(ris_sps)
+                .where(ris_sps.c.id == target.id)
+                .values(updated_at=time.time(), **values)
+            )
+
+
+async def _steps(conn: AsyncConnection, order_fk: int) -> list[Any]:
+    query = (
+        select(ris_sps)
+        .join(ris_procedure, ris_procedure.c.id == ris_sps.c.procedure_fk)
+        .where(ris_procedure.c.order_fk == order_fk)
+        .order_by(ris_sps.c.id)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def _refresh_order_status(conn: AsyncConnection, order_fk: int) -> Status:
+    status = order_status([Status(s.status) for s in await _steps(conn, order_fk)])
+    await conn.execute(
+        update(ris_order)
+        .where(ris_order.c.id == order_fk)
+        .values(status=status, updated_at=time.time())
+    )
+    return status
+
+
+def _visit_json(visit: Any) -> dict[str, str] | None:
+    if visit is None:
+        return None
+    return {
+        "number": visit.visit_number,
+        "patient_class": visit.patient_class,
+        "location": visit.location,
+        "department": visit.department,
+        "referring_physician": visit.referring_physician,
+    }
+
+
+def _step_json(step: Any) -> dict[str, str]:
+    return {
+        "sps_id": step.sps_id,
+        "status": step.status,
+        "station_ae": step.station_ae,
+        "modality": step.modality,
+        "start_date": step.start_date,
+        "start_time": step.start_time,
+        "room": step.room,
+        "performing_physician": step.performing_physician,
+        "description": step.description,
+    }

@@ -1,0 +1,154 @@
+"""RIS domain without a network: status machine, orders, patients, schema = migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from mekong.shared.db import ris_schema  # noqa: F401
+from mekong.shared.db.index import Index
+from mekong.shared.db.schema import metadata
+from mekong.shared.ris import catalogue, orders, patients
+from mekong.shared.ris.errors import Duplicate, IllegalTransition, Invalid, Missing, NotFound
+from mekong.shared.ris.model import (
+    OrderData,
+    OrderKey,
+    OrderRequest,
+    PatientData,
+    ProcedureData,
+    StepData,
+)
+from mekong.shared.ris.status import ALLOWED, FINAL, Status, check_transition, order_status
+
+NAME = "Nguyễn^Thị Hồng Nhung"
+
+
+@pytest.fixture
+async def index(tmp_path: Path):
+    index = await Index.open(tmp_path / "index.db")
+    yield index
+    await index.close()
+
+
+def request(accession: str = "ACC1", patient_id: str = "BN001", **step: str) -> OrderRequest:
+    return OrderRequest(
+        patient=PatientData(patient_id, "BVCR", NAME, "19800115", "F"),
+        order=OrderData(accession=accession, placer_number=f"P-{accession}"),
+        procedure=ProcedureData(service_code="XQ001", description="Chụp X quang ngực thẳng"),
+        steps=[StepData(modality="CR", station_ae="CR1", start_date="20261126", **step)],
+        source="HIS^BVCR",
+    )
+
+
+def test_every_illegal_transition_is_refused() -> None:
+    for current in Status:
+        for new in Status:
+            if new in ALLOWED[current]:
+                check_transition(current, new)
+            else:
+                with pytest.raises(IllegalTransition):
+                    check_transition(current, new)
+    assert all(not ALLOWED[s] for s in FINAL)
+    with pytest.raises(IllegalTransition, match="COMPLETED is final"):
+        check_transition(Status.COMPLETED, Status.CANCELLED)
+
+
+def test_order_status_follows_steps() -> None:
+    assert order_status([Status.SCHEDULED, Status.ARRIVED]) == Status.ARRIVED
+    assert order_status([Status.COMPLETED, Status.SCHEDULED]) == Status.IN_PROGRESS
+    assert order_status([Status.COMPLETED, Status.CANCELLED]) == Status.COMPLETED
+    assert order_status([Status.CANCELLED, Status.CANCELLED]) == Status.CANCELLED
+    assert order_status([Status.DISCONTINUED, Status.CANCELLED]) == Status.DISCONTINUED
+
+
+async def test_migrations_match_the_schema(index: Index) -> None:
+    def diff(sync_conn):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+
+    async with index.reading() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_create_change_and_cancel(index: Index) -> None:
+    changes: list[str] = []
+    async with index.transaction() as conn:
+        assert await orders.create_order(conn, request(), changes) == "ACC1"
+    async with index.reading() as conn:
+        order = await orders.get_order(conn, "ACC1")
+    assert order["patient"]["name"].encode() == NAME.encode()
+    assert order["status"] == "SCHEDULED" and order["steps"][0]["sps_id"] == "ACC1"
+    assert order["procedure"]["study_uid"].startswith("2.25.")
+
+    change = OrderRequest(PatientData(""), steps=[StepData(station_ae="CR2", start_time="0930")])
+    async with index.transaction() as conn:
+        await orders.change_order(conn, OrderKey(placer_number="P-ACC1", source="HIS^BVCR"),
+                                  change, changes)  # fmt: skip
+        await orders.set_order_status(conn, OrderKey("ACC1"), Status.CANCELLED, changes)
+    async with index.reading() as conn:
+        order = await orders.get_order(conn, "ACC1")
+    assert order["status"] == "CANCELLED"
+    assert order["steps"][0]["station_ae"] == "CR2" and order["steps"][0]["start_time"] == "093000"
+    with pytest.raises(IllegalTransition):
+        async with index.transaction() as conn:
+            await orders.set_order_status(conn, OrderKey("ACC1"), Status.ARRIVED, changes)
+
+
+async def test_errors_leave_nothing(index: Index) -> None:
+    async with index.transaction() as conn:
+        await orders.create_order(conn, request(), [])
+    for bad, error in (
+        (request(), Duplicate),
+        (request("ACC2", sps_id="ACC1"), Duplicate),
+        (request("ACC3", start_time="2561"), Invalid),
+        (request("ACC4", patient_id=""), Missing),
+        (request("ACC5" * 5), Invalid),
+    ):
+        with pytest.raises(error):
+            async with index.transaction() as conn:
+                await orders.create_order(conn, bad, [])
+    async with index.reading() as conn:
+        assert len(await orders.list_orders(conn)) == 1
+        assert await patients.find_patient(conn, "", "BVCR") is None
+    with pytest.raises(NotFound):
+        async with index.transaction() as conn:
+            await orders.set_order_status(conn, OrderKey("NOPE"), Status.CANCELLED, [])
+
+
+async def test_defaults_from_catalogue_and_devices(index: Index) -> None:
+    async with index.transaction() as conn:
+        await catalogue.upsert_entry(
+            conn,
+            "service",
+            {"code": "SA01", "name": "Siêu âm bụng", "modality": "US", "bhyt_min_minutes": 6},
+        )
+        await catalogue.upsert_entry(conn, "device", {"ae_title": "US_P3", "modality": "US",
+                                                      "room": "P3"})  # fmt: skip
+        req = OrderRequest(
+            PatientData("BN9", "", "Trần^Văn Đức"),
+            procedure=ProcedureData(service_code="SA01"),
+            steps=[StepData()],
+        )
+        accession = await orders.create_order(conn, req, [])  # fmt: skip
+    async with index.reading() as conn:
+        order = await orders.get_order(conn, accession)
+    assert accession.startswith("MK") and order["filler_number"] == accession
+    step = order["steps"][0]
+    assert (step["modality"], step["station_ae"], step["room"]) == ("US", "US_P3", "P3")
+    assert order["procedure"]["description"] == "Siêu âm bụng"
+
+
+async def test_merge_moves_orders(index: Index) -> None:
+    async with index.transaction() as conn:
+        await orders.create_order(conn, request("A1", "OLD"), [])
+        await orders.create_order(conn, request("A2", "NEW"), [])
+        changes: list[str] = []
+        await patients.merge_patients(conn, PatientData("NEW", "BVCR"), PatientData("OLD", "BVCR"),
+                                      changes)  # fmt: skip
+    async with index.reading() as conn:
+        mine = [o["accession"] for o in await orders.list_orders(conn)
+                if o["patient"]["id"] == "NEW"]  # fmt: skip
+        assert sorted(mine) == ["A1", "A2"]
+        assert (await patients.find_patient(conn, "OLD", "BVCR")).patient_id == "NEW"
