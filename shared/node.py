@@ -24,6 +24,7 @@ from mekong.shared.dimse.frontdoor import dicom_listeners
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.services import open_services
 from mekong.shared.dimse.workers import DimseWorkers
+from mekong.shared.hl7.listener import Hl7Listener
 from mekong.shared.http.server import HttpServer
 from mekong.shared.storage.blobs import BlobStore
 
@@ -71,6 +72,7 @@ class Node:
         self.components = [
             self.audit,
             self.http,
+            Hl7Listener(self),
             *dicom_listeners(self.config, services, reuse_port=extra_receivers > 0),
         ]
         if extra_receivers:
@@ -133,13 +135,15 @@ class Node:
         try:
             await self.start()
             log.info(
-                "Mekong %s node ready: HTTP http://%s:%s/ · DICOM %s@%s:%s · data %s",
+                "Mekong %s node ready: HTTP http://%s:%s/ · DICOM %s@%s:%s · HL7 %s:%s · data %s",
                 self.config.mode,
                 self.config.bind,
                 self.config.http.port,
                 self.config.dicom.ae_title,
                 self.config.bind,
                 self.config.dicom.port,
+                self.config.bind,
+                self.config.hl7.port,
                 self.config.data_dir,
             )
             await self._stop.wait()

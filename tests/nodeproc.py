@@ -39,6 +39,7 @@ class NodeProcess:
     ca_file: Path | None = None  # set when the node serves HTTPS with this (self-signed) cert
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
+    hl7_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -54,7 +55,7 @@ class NodeProcess:
             sys.executable, "-m", "mekong.shared.cli", "serve",
             "--mode", self.mode, "--data", str(self.data_dir), "--bind", "127.0.0.1",
             "--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port),
-            "--hl7-port", str(free_port()), *self._trust_args(), *self.extra_args,
+            "--hl7-port", str(self.hl7_port), *self._trust_args(), *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=peer_env())
         deadline = time.monotonic() + timeout

@@ -31,7 +31,9 @@ def _request(url: str, method: str = "GET", body: dict | None = None) -> tuple[i
 def test_health_reports_mode_components_disk_and_counts(node: NodeProcess) -> None:
     health = node.health()
     assert health["mode"] == "edge"
-    assert set(health["components"]) == {"audit", "http", "dimse", "dimse-qr", "dimse-workers"}
+    assert set(health["components"]) == {
+        "audit", "http", "hl7", "dimse", "dimse-qr", "dimse-workers"
+    }
     assert set(health["components"].values()) == {"running"}
     assert health["disk"]["free_bytes"] > 0
     assert health["index"] == {"patients": 0, "studies": 0, "series": 0, "instances": 0}

@@ -10,7 +10,17 @@ from aiohttp import web
 
 from mekong.shared.dicomweb import qido, rendered, retrieve, stow, wado_uri
 from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
-from mekong.shared.http import admin, audit_api, auth, health, mobile, openapi, users
+from mekong.shared.http import (
+    admin,
+    audit_api,
+    auth,
+    health,
+    hl7log,
+    mobile,
+    openapi,
+    orders,
+    users,
+)
 from mekong.shared.http.access import access
 from mekong.shared.http.errors import json_errors
 from mekong.shared.tls import server_context
@@ -23,7 +33,7 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 
 ROUTE_MODULES = (
-    health, openapi, auth, users, admin, audit_api, mobile,
+    health, openapi, auth, users, admin, audit_api, mobile, orders, hl7log,
     qido, retrieve, rendered, stow, wado_uri,
 )  # fmt: skip
 

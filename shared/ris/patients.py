@@ -151,3 +151,7 @@ def patient_json(row: Any) -> dict[str, str]:
 
 def _label(patient_id: str, issuer: str) -> str:
     return f"{patient_id}^^^{issuer}" if issuer else patient_id
+
+
+async def patient_by_row(conn: AsyncConnection, row_id: int) -> Any:
+    return (await conn.execute(select(ris_patient).where(ris_patient.c.id == row_id))).one()

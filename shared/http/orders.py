@@ -1,0 +1,264 @@
+"""REST order API for a HIS that does not speak HL7 (RIS-6.1, RIS-3.7, FLOW-1.1/1.2).
+
+Same validation and same domain functions as HL7 (``mekong.shared.ris``), one durable
+transaction per request. Loopback callers only until issue 7 brings users and roles.
+
+    POST /api/orders                       create: patient + visit + order + procedure + steps
+    GET  /api/orders?status=&date=&modality=&station_ae=&limit=
+    GET  /api/orders/{accession}
+    PUT  /api/orders/{accession}           change what is given (like HL7 ORC-1 XO)
+    POST /api/orders/{accession}/cancel    (like ORC-1 CA)
+    POST /api/orders/{accession}/status    {"status": "ARRIVED"} (status machine)
+    GET  /api/patients/{id}?issuer=
+    PUT  /api/patients/{id}?issuer=        update demographics (like ADT^A08)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from mekong.shared.http import keys
+from mekong.shared.http.access import local_only
+from mekong.shared.http.errors import error_response
+from mekong.shared.ris import orders, patients
+from mekong.shared.ris.errors import DomainError, Invalid, NotFound
+from mekong.shared.ris.model import (
+    OrderData,
+    OrderKey,
+    OrderRequest,
+    PatientData,
+    ProcedureData,
+    StepData,
+    VisitData,
+)
+from mekong.shared.ris.status import Status, parse_status
+
+routes = web.RouteTableDef()
+SOURCE = "REST"
+MAX_LIMIT = 1000
+
+
+def domain_error(exc: DomainError) -> web.Response:
+    """The error JSON plus Mekong's error ``code`` and the ``field`` it is about."""
+    body: dict[str, Any] = {"error": exc.message, "status": exc.http_status, "code": exc.app_code}
+    if exc.field:
+        body["field"] = exc.field
+    return web.json_response(body, status=exc.http_status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Invalid("the request body must be JSON (Content-Type: application/json)") from None
+    if not isinstance(body, dict):
+        raise Invalid("the request body must be a JSON object")
+    return body
+
+
+def _object(body: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise Invalid(f"{key} must be a JSON object", key)
+    return value
+
+
+def _strings(obj: dict[str, Any] | None, prefix: str, names: dict[str, str]) -> dict[str, Any]:
+    """{attribute: str or None} for the JSON keys given; anything but a string is refused."""
+    obj = obj or {}
+    unknown = set(obj) - set(names)
+    if unknown:
+        raise Invalid(f"{prefix} has no field {sorted(unknown)[0]!r}; known: "
+                      f"{', '.join(names)}", f"{prefix}.{sorted(unknown)[0]}")  # fmt: skip
+    out: dict[str, Any] = {}
+    for key, attribute in names.items():
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise Invalid(f"{prefix}.{key} must be a string", f"{prefix}.{key}")
+        out[attribute] = value
+    return out
+
+
+_PATIENT = {k: k for k in ("issuer", "name", "birth_date", "sex", "address", "phone")}
+_VISIT = {"number": "visit_number", "patient_class": "patient_class", "location": "location",
+          "department": "department", "referring_physician": "referring_physician"}  # fmt: skip
+_ORDER = {k: k for k in ("accession", "placer_number", "filler_number", "priority",
+                         "ordering_physician", "reason")}  # fmt: skip
+_PROCEDURE = {"id": "procedure_id", "service_code": "service_code",
+              "description": "description", "study_uid": "study_uid"}  # fmt: skip
+_STEP = {k: k for k in ("sps_id", "station_ae", "modality", "start_date", "start_time", "room",
+                        "performing_physician", "description")}  # fmt: skip
+
+
+def patient_data(obj: dict[str, Any] | None, patient_id: str | None = None) -> PatientData:
+    obj = dict(obj or {})
+    given_id = obj.pop("id", None)
+    if given_id is not None and not isinstance(given_id, str):
+        raise Invalid("patient.id must be a string", "patient.id")
+    values = _strings(obj, "patient", _PATIENT)
+    values["issuer"] = values["issuer"] or ""
+    if values["birth_date"]:
+        values["birth_date"] = values["birth_date"].replace("-", "")
+    return PatientData(patient_id if patient_id is not None else (given_id or ""), **values)
+
+
+def order_request(body: dict[str, Any]) -> OrderRequest:
+    unknown = set(body) - {"patient", "visit", "order", "procedure", "steps"}
+    if unknown:
+        raise Invalid(f"unknown field {sorted(unknown)[0]!r}; send patient, visit, order, "
+                      "procedure, steps", sorted(unknown)[0])  # fmt: skip
+    steps = body.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise Invalid("steps must be a list of JSON objects", "steps")
+    visit = _object(body, "visit")
+    return OrderRequest(
+        patient=patient_data(_object(body, "patient")),
+        order=OrderData(**_strings(_object(body, "order"), "order", _ORDER)),
+        procedure=ProcedureData(**_strings(_object(body, "procedure"), "procedure", _PROCEDURE)),
+        steps=[_step(s, n) for n, s in enumerate(steps)],
+        visit=None if visit is None else VisitData(**_strings(visit, "visit", _VISIT)),
+        source=SOURCE,
+    )
+
+
+def _step(obj: dict[str, Any], index: int) -> StepData:
+    values = _strings(obj, f"steps[{index}]", _STEP)
+    if values["start_date"]:
+        values["start_date"] = values["start_date"].replace("-", "")
+    if values["start_time"]:
+        values["start_time"] = values["start_time"].replace(":", "")
+    return StepData(**values)
+
+
+@routes.post("/api/orders")
+async def create(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        req = order_request(await _body(request))
+        async with index.transaction() as conn:
+            accession = await orders.create_order(conn, req, [])
+            order = await orders.get_order(conn, accession)
+    except DomainError as exc:
+        return domain_error(exc)
+    return web.json_response(order, status=201, headers={"Location": f"/api/orders/{accession}"})
+
+
+@routes.get("/api/orders")
+async def search(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    query = request.query
+    try:
+        limit = min(int(query.get("limit", "100")), MAX_LIMIT)
+        status = parse_status(query["status"]).value if query.get("status") else ""
+    except ValueError:
+        return error_response(400, f"limit must be a whole number up to {MAX_LIMIT}")
+    except DomainError as exc:
+        return domain_error(exc)
+    index = keys.node(request).index
+    assert index is not None
+    async with index.reading() as conn:
+        found = await orders.list_orders(
+            conn, status, query.get("date", "").replace("-", ""), query.get("modality", ""),
+            query.get("station_ae", ""), max(limit, 1),
+        )  # fmt: skip
+    return web.json_response({"orders": found, "count": len(found)})
+
+
+@routes.get("/api/orders/{accession}")
+async def get(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        async with index.reading() as conn:
+            return web.json_response(await orders.get_order(conn, request.match_info["accession"]))
+    except DomainError as exc:
+        return domain_error(exc)
+
+
+@routes.put("/api/orders/{accession}")
+async def change(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    accession = request.match_info["accession"]
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        req = order_request(await _body(request))
+        async with index.transaction() as conn:
+            await orders.change_order(conn, OrderKey(accession=accession), req, [])
+            order = await orders.get_order(conn, accession)
+    except DomainError as exc:
+        return domain_error(exc)
+    return web.json_response(order)
+
+
+@routes.post("/api/orders/{accession}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    return await _move(request, Status.CANCELLED)
+
+
+@routes.post("/api/orders/{accession}/status")
+async def status(request: web.Request) -> web.Response:
+    try:
+        body = await _body(request)
+        new = parse_status(str(body.get("status", "")), "status")
+    except DomainError as exc:
+        return domain_error(exc)
+    return await _move(request, new)
+
+
+async def _move(request: web.Request, new: Status) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    accession = request.match_info["accession"]
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        async with index.transaction() as conn:
+            await orders.set_order_status(conn, OrderKey(accession=accession), new, [])
+            order = await orders.get_order(conn, accession)
+    except DomainError as exc:
+        return domain_error(exc)
+    return web.json_response(order)
+
+
+@routes.get("/api/patients/{patient_id}")
+async def get_patient(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    patient_id, issuer = request.match_info["patient_id"], request.query.get("issuer", "")
+    index = keys.node(request).index
+    assert index is not None
+    async with index.reading() as conn:
+        row = await patients.find_patient(conn, patient_id, issuer)
+    if row is None:
+        return domain_error(NotFound(f"no patient {patient_id!r} (issuer {issuer!r})", "id"))
+    return web.json_response(patients.patient_json(row))
+
+
+@routes.put("/api/patients/{patient_id}")
+async def put_patient(request: web.Request) -> web.Response:
+    if refused := local_only(request, "the order API"):
+        return refused
+    patient_id = request.match_info["patient_id"]
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        body = await _body(request)
+        body.setdefault("issuer", request.query.get("issuer", ""))
+        body.pop("id", None)
+        data = patient_data(body, patient_id)
+        async with index.transaction() as conn:
+            row_id = await patients.update_patient(conn, data, [])
+            row = await patients.patient_by_row(conn, row_id)
+    except DomainError as exc:
+        return domain_error(exc)
+    return web.json_response(patients.patient_json(row))
