@@ -19,6 +19,43 @@ START, END = b"\x0b", b"\x1c\x0d"
 CODECS = {"UNICODE UTF-8": "utf-8", "": "utf-8", "8859/1": "latin-1", "ASCII": "ascii"}
 
 
+def segment(name: str, fields: dict[int, str]) -> str:
+    """One segment from {field number: value} (MSH numbering: MSH-3 is ``fields[3]``)."""
+    if name == "MSH":
+        values = ["MSH", "^~\\&"] + [
+            fields.get(n, "") for n in range(3, max(fields, default=2) + 1)
+        ]
+        return "|".join(values)
+    return "|".join([name] + [fields.get(n, "") for n in range(1, max(fields, default=0) + 1)])
+
+
+def orm(
+    control_id: str,
+    accession: str,
+    *,
+    patient: str = "BN001^^^BVCR",
+    name: str = "Nguyễn^Thị Hồng Nhung",
+    control: str = "NW",
+    modality: str = "CR",
+    station: str = "CR1",
+    start: str = "",
+    msh: dict[int, str] | None = None,
+) -> str:
+    """A sample ORM^O01 (v2.3.1, UTF-8): one order, accession = requested procedure = SPS ID."""
+    header = {3: "HIS", 4: "BVCR", 5: "MEKONG", 6: "BVCR", 7: "20261126080000",
+              9: "ORM^O01", 10: control_id, 11: "P", 12: "2.3.1", 18: "UNICODE UTF-8",
+              **(msh or {})}  # fmt: skip
+    return "\r".join([
+        segment("MSH", header),
+        segment("PID", {1: "1", 3: patient, 5: name, 7: "19800115", 8: "F"}),
+        segment("PV1", {1: "1", 2: "O", 3: "KHOA_NOI^P12", 19: f"V{accession}"}),
+        segment("ORC", {1: control, 2: f"P{accession}", 7: f"^^^{start}^^R"}),
+        segment("OBR", {1: "1", 2: f"P{accession}", 4: "XQ001^Chụp X quang ngực thẳng",
+                        18: accession, 19: accession, 20: accession, 21: station,
+                        24: modality}),
+    ]) + "\r"  # fmt: skip
+
+
 def frame(message: bytes) -> bytes:
     return START + message + END
 
