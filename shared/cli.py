@@ -1,7 +1,8 @@
 """The ``mekong`` command: run a node and administer its data directory.
 
 ``mekong serve`` runs an edge or hub node (RIS-2.1); ``mekong ae`` manages the table of known
-DICOM AEs and what each may do (PACS-3, SEC), effective on a running node within a second.
+DICOM AEs and what each may do (PACS-3, SEC), effective on a running node within a second;
+``mekong ris`` the RIS master files (RIS-9.6).
 Exit status 2 and one line on stderr for a bad configuration or argument.
 """
 
@@ -17,6 +18,7 @@ from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, is_valid_ae_title, load_config
 from mekong.shared.db.index import RemoteAE
 from mekong.shared.dimse.policy import SERVICES
+from mekong.shared.ris import cli as ris_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (add, listing, remove):
         sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     cli_security.add_commands(commands)
+    ris_cli.add_parser(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ from mekong.shared.ris.model import (
     StepData,
 )
 from mekong.shared.ris.status import ALLOWED, FINAL, Status, check_transition, order_status
+from tests.conftest import mekong_cli
 
 NAME = "Nguyễn^Thị Hồng Nhung"
 
@@ -152,3 +153,16 @@ async def test_merge_moves_orders(index: Index) -> None:
                 if o["patient"]["id"] == "NEW"]  # fmt: skip
         assert sorted(mine) == ["A1", "A2"]
         assert (await patients.find_patient(conn, "OLD", "BVCR")).patient_id == "NEW"
+
+
+def test_cli_master_files(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    added = mekong_cli("ris", "add", "device", "ae_title=US_P3", "modality=us", "room=P3",
+                       "name=Siêu âm P3", "--data", data)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listing = mekong_cli("ris", "list", "device", "--data", data)
+    assert "ae_title=US_P3  name=Siêu âm P3  modality=US  room=P3" in listing.stdout
+    bad = mekong_cli("ris", "add", "device", "ae_title=" + "X" * 17, "--data", data)
+    assert bad.returncode == 2 and "AE title" in bad.stderr
+    assert mekong_cli("ris", "remove", "device", "US_P3", "--data", data).returncode == 0
+    assert mekong_cli("ris", "remove", "device", "US_P3", "--data", data).returncode == 1
