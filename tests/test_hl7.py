@@ -284,3 +284,16 @@ def test_acknowledged_order_survives_kill_9(node_factory, tmp_path: Path) -> Non
     restarted = node_factory(extra_args=node.extra_args).start()
     for n in range(20):
         assert order(restarted, f"ACCK{n}")["patient"]["name"] == NAME
+
+
+def test_examples_in_the_interface_spec_are_accepted(node_factory, tmp_path: Path) -> None:
+    spec = (Path(__file__).parents[1] / "docs" / "hl7.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in spec.split("```\n")[1::2]]
+    examples = [b for b in blocks if b.startswith("MSH|") and "|ACK" not in b.split("\n")[0]]
+    assert len(examples) == 4
+    node = node_factory(extra_args=config_args(tmp_path / "n.toml", workers=1)).start()
+    for example in examples:
+        ack = send(node, example.replace("\n", "\r"))
+        assert ack["code"] == "AA", (example, ack)
+    assert order(node, "ACC0001")["patient"]["id"] == "BN003"  # merged by the A40 example
+    assert [s["sps_id"] for s in order(node, "ACC0002")["steps"]] == ["SPS0002A", "SPS0002B"]
