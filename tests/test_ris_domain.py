@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection
 
 from mekong.shared.db import ris_schema  # noqa: F401
 from mekong.shared.db.index import Index
@@ -66,40 +68,39 @@ def test_order_status_follows_steps() -> None:
 
 
 async def test_migrations_match_the_schema(index: Index) -> None:
-    def diff(sync_conn):  # type: ignore[no-untyped-def]
-        return compare_metadata(MigrationContext.configure(sync_conn), metadata)
-
-    async with index.reading() as conn:
-        assert await conn.run_sync(diff) == []
+    diff = index.reading_blocking(
+        lambda conn: compare_metadata(MigrationContext.configure(conn), metadata)
+    )
+    assert diff == []
 
 
 async def test_create_change_and_cancel(index: Index) -> None:
+    write, read = index.transaction_blocking, index.reading_blocking
     changes: list[str] = []
-    async with index.transaction() as conn:
-        assert await orders.create_order(conn, request(), changes) == "ACC1"
-    async with index.reading() as conn:
-        order = await orders.get_order(conn, "ACC1")
+    assert write(lambda conn: orders.create_order(conn, request(), changes)) == "ACC1"
+    order = read(lambda conn: orders.get_order(conn, "ACC1"))
     assert order["patient"]["name"].encode() == NAME.encode()
     assert order["status"] == "SCHEDULED" and order["steps"][0]["sps_id"] == "ACC1"
     assert order["procedure"]["study_uid"].startswith("2.25.")
 
     change = OrderRequest(PatientData(""), steps=[StepData(station_ae="CR2", start_time="0930")])
-    async with index.transaction() as conn:
-        await orders.change_order(conn, OrderKey(placer_number="P-ACC1", source="HIS^BVCR"),
-                                  change, changes)  # fmt: skip
-        await orders.set_order_status(conn, OrderKey("ACC1"), Status.CANCELLED, changes)
-    async with index.reading() as conn:
-        order = await orders.get_order(conn, "ACC1")
+
+    def change_then_cancel(conn: Connection) -> None:
+        orders.change_order(conn, OrderKey(placer_number="P-ACC1", source="HIS^BVCR"), change,
+                            changes)  # fmt: skip
+        orders.set_order_status(conn, OrderKey("ACC1"), Status.CANCELLED, changes)
+
+    write(change_then_cancel)
+    order = read(lambda conn: orders.get_order(conn, "ACC1"))
     assert order["status"] == "CANCELLED"
     assert order["steps"][0]["station_ae"] == "CR2" and order["steps"][0]["start_time"] == "093000"
     with pytest.raises(IllegalTransition):
-        async with index.transaction() as conn:
-            await orders.set_order_status(conn, OrderKey("ACC1"), Status.ARRIVED, changes)
+        write(lambda conn: orders.set_order_status(conn, OrderKey("ACC1"), Status.ARRIVED, []))
 
 
 async def test_errors_leave_nothing(index: Index) -> None:
-    async with index.transaction() as conn:
-        await orders.create_order(conn, request(), [])
+    write, read = index.transaction_blocking, index.reading_blocking
+    write(lambda conn: orders.create_order(conn, request(), []))
     for bad, error in (
         (request(), Duplicate),
         (request("ACC2", sps_id="ACC1"), Duplicate),
@@ -108,33 +109,32 @@ async def test_errors_leave_nothing(index: Index) -> None:
         (request("ACC5" * 5), Invalid),
     ):
         with pytest.raises(error):
-            async with index.transaction() as conn:
-                await orders.create_order(conn, bad, [])
-    async with index.reading() as conn:
-        assert len(await orders.list_orders(conn)) == 1
-        assert await patients.find_patient(conn, "", "BVCR") is None
+            write(lambda conn, bad=bad: orders.create_order(conn, bad, []))
+    assert len(read(orders.list_orders)) == 1
+    assert read(lambda conn: patients.find_patient(conn, "", "BVCR")) is None
     with pytest.raises(NotFound):
-        async with index.transaction() as conn:
-            await orders.set_order_status(conn, OrderKey("NOPE"), Status.CANCELLED, [])
+        write(lambda conn: orders.set_order_status(conn, OrderKey("NOPE"), Status.CANCELLED, []))
 
 
 async def test_defaults_from_catalogue_and_devices(index: Index) -> None:
-    async with index.transaction() as conn:
-        await catalogue.upsert_entry(
+    def work(conn: Connection) -> str:
+        catalogue.upsert_entry(
             conn,
             "service",
             {"code": "SA01", "name": "Siêu âm bụng", "modality": "US", "bhyt_min_minutes": 6},
         )
-        await catalogue.upsert_entry(conn, "device", {"ae_title": "US_P3", "modality": "US",
-                                                      "room": "P3"})  # fmt: skip
+        catalogue.upsert_entry(
+            conn, "device", {"ae_title": "US_P3", "modality": "US", "room": "P3"}
+        )
         req = OrderRequest(
             PatientData("BN9", "", "Trần^Văn Đức"),
             procedure=ProcedureData(service_code="SA01"),
             steps=[StepData()],
         )
-        accession = await orders.create_order(conn, req, [])  # fmt: skip
-    async with index.reading() as conn:
-        order = await orders.get_order(conn, accession)
+        return orders.create_order(conn, req, [])  # fmt: skip
+
+    accession = index.transaction_blocking(work)
+    order = index.reading_blocking(lambda conn: orders.get_order(conn, accession))
     assert accession.startswith("MK") and order["filler_number"] == accession
     step = order["steps"][0]
     assert (step["modality"], step["station_ae"], step["room"]) == ("US", "US_P3", "P3")
@@ -142,17 +142,23 @@ async def test_defaults_from_catalogue_and_devices(index: Index) -> None:
 
 
 async def test_merge_moves_orders(index: Index) -> None:
-    async with index.transaction() as conn:
-        await orders.create_order(conn, request("A1", "OLD"), [])
-        await orders.create_order(conn, request("A2", "NEW"), [])
-        changes: list[str] = []
-        await patients.merge_patients(conn, PatientData("NEW", "BVCR"), PatientData("OLD", "BVCR"),
-                                      changes)  # fmt: skip
-    async with index.reading() as conn:
-        mine = [o["accession"] for o in await orders.list_orders(conn)
-                if o["patient"]["id"] == "NEW"]  # fmt: skip
-        assert sorted(mine) == ["A1", "A2"]
-        assert (await patients.find_patient(conn, "OLD", "BVCR")).patient_id == "NEW"
+    def work(conn: Connection) -> None:
+        orders.create_order(conn, request("A1", "OLD"), [])
+        orders.create_order(conn, request("A2", "NEW"), [])
+        patients.merge_patients(conn, PatientData("NEW", "BVCR"), PatientData("OLD", "BVCR"), [])
+
+    index.transaction_blocking(work)
+    found = index.reading_blocking(orders.list_orders)
+    assert sorted(o["accession"] for o in found if o["patient"]["id"] == "NEW") == ["A1", "A2"]
+    survivor = index.reading_blocking(lambda conn: patients.find_patient(conn, "OLD", "BVCR"))
+    assert survivor.patient_id == "NEW"
+
+
+async def test_async_transactions_run_on_the_ris_thread(index: Index) -> None:
+
+    names = await index.transaction(lambda conn: threading.current_thread().name)
+    assert names.startswith("ris")
+    assert await index.reading(lambda conn: len(orders.list_orders(conn))) == 0
 
 
 def test_cli_master_files(tmp_path: Path) -> None:

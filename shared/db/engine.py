@@ -39,20 +39,21 @@ async def open_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def open_serial_engine(url: str) -> AsyncEngine:
-    """An engine for short read-then-write transactions (RIS, HL7): one connection, and on
-    SQLite every transaction starts with ``BEGIN IMMEDIATE``.
+def open_serial_engine(url: str) -> Engine:
+    """A synchronous engine for short read-then-write transactions (RIS, HL7): one connection,
+    and on SQLite every write transaction starts with ``BEGIN IMMEDIATE``.
 
     A deferred transaction that reads, then writes, fails at once with "database is locked"
     when another connection (the index writer, a DICOM worker process) committed in between;
-    taking the write lock up front makes it wait (busy_timeout) instead. The single pooled
-    connection serialises the node's own transactions in arrival order.
+    taking the write lock up front makes it wait (busy_timeout) instead. A connection with the
+    execution option ``mekong_read_only`` begins a plain (deferred) transaction: a consistent
+    snapshot that never waits for writers.
     """
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "connect", _manual_transactions)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _manual_transactions)
+        event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -60,8 +61,9 @@ def _manual_transactions(dbapi_conn, _record) -> None:  # type: ignore[no-untype
     dbapi_conn.isolation_level = None  # the driver no longer issues BEGIN itself
 
 
-def _begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(conn: Connection) -> None:
+    read_only = conn.get_execution_options().get("mekong_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ the orders of MRG-1 to PID-3. Stored images follow through :mod:`mekong.shared.r
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from mekong.shared.hl7 import patient as pid
 from mekong.shared.hl7.errors import Hl7Error
@@ -15,20 +15,20 @@ from mekong.shared.hl7.message import Message
 from mekong.shared.ris import patients
 
 
-async def update(conn: AsyncConnection, msg: Message, changes: list[str]) -> None:
+def update(conn: Connection, msg: Message, changes: list[str]) -> None:
     _require(msg, "PID")
-    await patients.upsert_patient(conn, pid.patient(msg), changes)
+    patients.upsert_patient(conn, pid.patient(msg), changes)
     if not changes:
         changes.append("no change")
 
 
-async def merge(conn: AsyncConnection, msg: Message, changes: list[str]) -> None:
+def merge(conn: Connection, msg: Message, changes: list[str]) -> None:
     _require(msg, "PID")
     _require(msg, "MRG")
     for occurrence in range(1, msg.segment_ids.count("MRG") + 1):
         survivor = pid.patient(msg, min(occurrence, msg.segment_ids.count("PID")))
         prior = pid.prior_identifier(msg, occurrence)
-        await patients.merge_patients(conn, survivor, prior, changes)
+        patients.merge_patients(conn, survivor, prior, changes)
 
 
 def _require(msg: Message, segment: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from mekong.shared.hl7 import patient as pid
 from mekong.shared.hl7.errors import Hl7Error
@@ -67,7 +67,7 @@ SEGMENTS: dict[str, tuple[str, Callable[[Message, int], tuple[str, dict[str, Any
 }
 
 
-async def apply(conn: AsyncConnection, msg: Message, event: str, changes: list[str]) -> None:
+def apply(conn: Connection, msg: Message, event: str, changes: list[str]) -> None:
     segment, read = SEGMENTS[event]
     count = min(msg.segment_ids.count("MFE"), msg.segment_ids.count(segment))
     if not count:
@@ -81,8 +81,8 @@ async def apply(conn: AsyncConnection, msg: Message, event: str, changes: list[s
         kind, values = read(msg, n)
         values["code"] = values.get("code") or msg.get("MFE", 4, occurrence=n)
         if action == "delete":
-            removed = await catalogue.delete_entry(conn, kind, values["code"])
+            removed = catalogue.delete_entry(conn, kind, values["code"])
             changes.append(f"{kind} {values['code']} {'removed' if removed else 'not found'}")
         else:
-            done = await catalogue.upsert_entry(conn, kind, values)
+            done = catalogue.upsert_entry(conn, kind, values)
             changes.append(f"{kind} {values['code']} {done}")

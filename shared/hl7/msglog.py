@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, select
 
 from mekong.shared.db.ris_schema import hl7_message
 from mekong.shared.hl7.message import Header
@@ -29,9 +28,9 @@ class Entry:
     duplicate_of: int | None = None
 
 
-async def insert(conn: AsyncConnection, entry: Entry) -> int:
+def insert(conn: Connection, entry: Entry) -> int:
     header = entry.header
-    result = await conn.execute(
+    result = conn.execute(
         hl7_message.insert().values(
             control_id=header.control_id[:64],
             sending_app=header.sending_app[:128],
@@ -52,7 +51,7 @@ async def insert(conn: AsyncConnection, entry: Entry) -> int:
     return int(result.inserted_primary_key[0])
 
 
-async def original(conn: AsyncConnection, header: Header) -> Any | None:
+def original(conn: Connection, header: Header) -> Any | None:
     """The first processed message with this sender and control ID (not an internal error)."""
     query = (
         select(hl7_message.c.id, hl7_message.c.outcome, hl7_message.c.ack)
@@ -66,11 +65,11 @@ async def original(conn: AsyncConnection, header: Header) -> Any | None:
         .order_by(hl7_message.c.id)
         .limit(1)
     )
-    return (await conn.execute(query)).first()
+    return conn.execute(query).first()
 
 
-async def search(
-    conn: AsyncConnection,
+def search(
+    conn: Connection,
     *,
     control_id: str = "",
     message_type: str = "",
@@ -97,11 +96,11 @@ async def search(
         query = query.where(c.received_at < until)
     if text:
         query = query.where(c.raw.like(f"%{_escape_like(text)}%", escape="\\"))
-    return [entry_json(row) for row in (await conn.execute(query)).all()]
+    return [entry_json(row) for row in conn.execute(query).all()]
 
 
-async def get(conn: AsyncConnection, message_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(select(hl7_message).where(hl7_message.c.id == message_id))).first()
+def get(conn: Connection, message_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(hl7_message).where(hl7_message.c.id == message_id)).first()
     return None if row is None else {**entry_json(row), "raw": row.raw, "ack": row.ack}
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from mekong.shared.db.index import Index
 from mekong.shared.hl7 import adt, charset, mfn, msglog
@@ -28,7 +28,7 @@ from mekong.shared.ris.status import Status
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[AsyncConnection, Message, Header, list[str]], Awaitable[None]]
+Apply = Callable[[Connection, Message, Header, list[str]], None]
 
 # Where a domain field comes from in a message, for ERR-2 (docs/hl7.md).
 LOCATIONS = {
@@ -48,33 +48,33 @@ LOCATIONS = {
 _INDEX = re.compile(r"\[\d+\]")
 
 
-async def _orders(conn: AsyncConnection, msg: Message, header: Header, changes: list[str]) -> None:
+def _orders(conn: Connection, msg: Message, header: Header, changes: list[str]) -> None:
     source = f"{header.sending_app}^{header.sending_facility}"
     for group in hl7_orders.order_groups(msg, source):
         if group.control == "NW":
-            await orders.create_order(conn, group.request, changes)
+            orders.create_order(conn, group.request, changes)
         elif group.control == "XO":
-            await orders.change_order(conn, group.key, group.request, changes)
+            orders.change_order(conn, group.key, group.request, changes)
         elif group.control == "CA":
-            await orders.set_order_status(conn, group.key, Status.CANCELLED, changes)
+            orders.set_order_status(conn, group.key, Status.CANCELLED, changes)
         elif group.control == "DC":
-            await orders.set_order_status(conn, group.key, Status.DISCONTINUED, changes)
-        elif (await orders.find_order(conn, group.key)).status == group.status:
+            orders.set_order_status(conn, group.key, Status.DISCONTINUED, changes)
+        elif orders.find_order(conn, group.key).status == group.status:
             changes.append(f"order already {group.status}: no change")
         else:
-            await orders.set_order_status(conn, group.key, Status(group.status), changes)
+            orders.set_order_status(conn, group.key, Status(group.status), changes)
 
 
-async def _adt_update(conn: AsyncConnection, msg: Message, _h: Header, changes: list[str]) -> None:
-    await adt.update(conn, msg, changes)
+def _adt_update(conn: Connection, msg: Message, _header: Header, changes: list[str]) -> None:
+    adt.update(conn, msg, changes)
 
 
-async def _adt_merge(conn: AsyncConnection, msg: Message, _h: Header, changes: list[str]) -> None:
-    await adt.merge(conn, msg, changes)
+def _adt_merge(conn: Connection, msg: Message, _header: Header, changes: list[str]) -> None:
+    adt.merge(conn, msg, changes)
 
 
-async def _mfn(conn: AsyncConnection, msg: Message, header: Header, changes: list[str]) -> None:
-    await mfn.apply(conn, msg, header.event, changes)
+def _mfn(conn: Connection, msg: Message, header: Header, changes: list[str]) -> None:
+    mfn.apply(conn, msg, header.event, changes)
 
 
 HANDLERS: dict[str, dict[str, Apply]] = {
@@ -117,22 +117,31 @@ class Receiver:
             return await self._refuse(header, raw, received_at, error)
 
     async def _apply(self, msg: Message, header: Header, raw: str, received_at: float) -> bytes:
-        async with self.index.transaction() as conn:
-            original = await msglog.original(conn, header)
-            if original is not None:
-                note = f"resent: answered as message #{original.id}, not applied again"
-                entry = msglog.Entry(header, received_at, raw, original.outcome, original.ack,
-                                     changes=(note,), duplicate_of=original.id)  # fmt: skip
-                await msglog.insert(conn, entry)
-                return self._encode(original.ack, header)
-            changes: list[str] = []
-            await _handler(header)(conn, msg, header, changes)
-            ack = self._ack(header, None)
-            await msglog.insert(conn, msglog.Entry(header, received_at, raw, "AA", ack,
-                                                   changes=tuple(changes)))  # fmt: skip
+        def work(conn: Connection) -> tuple[str, list[str]]:
+            return self._apply_in(conn, msg, header, raw, received_at)
+
+        ack, changes = await self.index.transaction(work)
         log.info("HL7 %s %s from %s: %s", header.message_type, header.control_id,
                  header.sending_app, "; ".join(changes))  # fmt: skip
         return self._encode(ack, header)
+
+    def _apply_in(
+        self, conn: Connection, msg: Message, header: Header, raw: str, received_at: float
+    ) -> tuple[str, list[str]]:
+        """(ACK, changes), on the RIS thread inside the transaction."""
+        original = msglog.original(conn, header)
+        if original is not None:
+            note = f"resent: answered as message #{original.id}, not applied again"
+            entry = msglog.Entry(header, received_at, raw, original.outcome, original.ack,
+                                 changes=(note,), duplicate_of=original.id)  # fmt: skip
+            msglog.insert(conn, entry)
+            return original.ack, [note]
+        changes: list[str] = []
+        _handler(header)(conn, msg, header, changes)
+        ack = self._ack(header, None)
+        msglog.insert(conn, msglog.Entry(header, received_at, raw, "AA", ack,
+                                         changes=tuple(changes)))  # fmt: skip
+        return ack, changes
 
     async def _refuse(self, header: Header, raw: str, received_at: float, error: Hl7Error) -> bytes:
         log.warning("HL7 %s %r from %s refused: %s", header.message_type or "?",
@@ -140,8 +149,7 @@ class Receiver:
         ack = self._ack(header, error)
         entry = msglog.Entry(header, received_at, raw, error.ack, ack, error.code, error.message)
         try:
-            async with self.index.transaction() as conn:
-                await msglog.insert(conn, entry)
+            await self.index.transaction(lambda conn: msglog.insert(conn, entry))
         except Exception:
             log.exception("could not log HL7 message %r", header.control_id)
         return self._encode(ack, header)

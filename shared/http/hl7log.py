@@ -53,12 +53,11 @@ async def search(request: web.Request) -> web.Response:
         return error_response(400, message)
     index = keys.node(request).index
     assert index is not None
-    async with index.reading() as conn:
-        found = await msglog.search(
-            conn, control_id=query.get("control_id", ""), message_type=query.get("type", ""),
-            outcome=outcome, since=since, until=until, text=query.get("text", ""),
-            limit=max(1, min(limit, MAX_LIMIT)),
-        )  # fmt: skip
+    found = await index.reading(lambda conn: msglog.search(
+        conn, control_id=query.get("control_id", ""), message_type=query.get("type", ""),
+        outcome=outcome, since=since, until=until, text=query.get("text", ""),
+        limit=max(1, min(limit, MAX_LIMIT)),
+    ))  # fmt: skip
     return web.json_response({"messages": found, "count": len(found)})
 
 
@@ -72,8 +71,7 @@ async def get(request: web.Request) -> web.Response:
         return error_response(400, "the message id is a number")
     index = keys.node(request).index
     assert index is not None
-    async with index.reading() as conn:
-        entry = await msglog.get(conn, message_id)
+    entry = await index.reading(lambda conn: msglog.get(conn, message_id))
     if entry is None:
         return error_response(404, f"no HL7 message #{message_id}")
     return web.json_response(entry)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Connection
 
 from mekong.shared.http import keys
 from mekong.shared.http.access import local_only
@@ -140,12 +141,15 @@ async def create(request: web.Request) -> web.Response:
     assert index is not None
     try:
         req = order_request(await _body(request))
-        async with index.transaction() as conn:
-            accession = await orders.create_order(conn, req, [])
-            order = await orders.get_order(conn, accession)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            return orders.get_order(conn, orders.create_order(conn, req, []))
+
+        order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
-    return web.json_response(order, status=201, headers={"Location": f"/api/orders/{accession}"})
+    location = f"/api/orders/{order['accession']}"
+    return web.json_response(order, status=201, headers={"Location": location})
 
 
 @routes.get("/api/orders")
@@ -162,11 +166,10 @@ async def search(request: web.Request) -> web.Response:
         return domain_error(exc)
     index = keys.node(request).index
     assert index is not None
-    async with index.reading() as conn:
-        found = await orders.list_orders(
-            conn, status, query.get("date", "").replace("-", ""), query.get("modality", ""),
-            query.get("station_ae", ""), max(limit, 1),
-        )  # fmt: skip
+    found = await index.reading(lambda conn: orders.list_orders(
+        conn, status, query.get("date", "").replace("-", ""), query.get("modality", ""),
+        query.get("station_ae", ""), max(limit, 1),
+    ))  # fmt: skip
     return web.json_response({"orders": found, "count": len(found)})
 
 
@@ -176,9 +179,11 @@ async def get(request: web.Request) -> web.Response:
         return refused
     index = keys.node(request).index
     assert index is not None
+    accession = request.match_info["accession"]
     try:
-        async with index.reading() as conn:
-            return web.json_response(await orders.get_order(conn, request.match_info["accession"]))
+        return web.json_response(
+            await index.reading(lambda conn: orders.get_order(conn, accession))
+        )
     except DomainError as exc:
         return domain_error(exc)
 
@@ -192,9 +197,12 @@ async def change(request: web.Request) -> web.Response:
     assert index is not None
     try:
         req = order_request(await _body(request))
-        async with index.transaction() as conn:
-            await orders.change_order(conn, OrderKey(accession=accession), req, [])
-            order = await orders.get_order(conn, accession)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            orders.change_order(conn, OrderKey(accession=accession), req, [])
+            return orders.get_order(conn, accession)
+
+        order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
     return web.json_response(order)
@@ -222,9 +230,12 @@ async def _move(request: web.Request, new: Status) -> web.Response:
     index = keys.node(request).index
     assert index is not None
     try:
-        async with index.transaction() as conn:
-            await orders.set_order_status(conn, OrderKey(accession=accession), new, [])
-            order = await orders.get_order(conn, accession)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            orders.set_order_status(conn, OrderKey(accession=accession), new, [])
+            return orders.get_order(conn, accession)
+
+        order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
     return web.json_response(order)
@@ -237,8 +248,7 @@ async def get_patient(request: web.Request) -> web.Response:
     patient_id, issuer = request.match_info["patient_id"], request.query.get("issuer", "")
     index = keys.node(request).index
     assert index is not None
-    async with index.reading() as conn:
-        row = await patients.find_patient(conn, patient_id, issuer)
+    row = await index.reading(lambda conn: patients.find_patient(conn, patient_id, issuer))
     if row is None:
         return domain_error(NotFound(f"no patient {patient_id!r} (issuer {issuer!r})", "id"))
     return web.json_response(patients.patient_json(row))
@@ -256,9 +266,12 @@ async def put_patient(request: web.Request) -> web.Response:
         body.setdefault("issuer", request.query.get("issuer", ""))
         body.pop("id", None)
         data = patient_data(body, patient_id)
-        async with index.transaction() as conn:
-            row_id = await patients.update_patient(conn, data, [])
-            row = await patients.patient_by_row(conn, row_id)
+
+        def work(conn: Connection) -> dict[str, str]:
+            row = patients.patient_by_row(conn, patients.update_patient(conn, data, []))
+            return patients.patient_json(row)
+
+        patient = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
-    return web.json_response(patients.patient_json(row))
+    return web.json_response(patient)

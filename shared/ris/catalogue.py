@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, delete, select, update
 
 from mekong.shared.db.ris_schema import (
     ris_department,
@@ -64,52 +63,52 @@ def _clean_value(kind: str, name: str, value: Any) -> Any:
     return validate.text(value, field, 256)
 
 
-async def upsert_entry(conn: AsyncConnection, kind: str, values: dict[str, Any]) -> str:
+def upsert_entry(conn: Connection, kind: str, values: dict[str, Any]) -> str:
     """Add or update one entry; returns "added" or "updated"."""
     table = TABLES[kind]
     key_column = table.primary_key.columns.values()[0]
     values = {**clean_entry(kind, values), "updated_at": time.time()}
     key = values[key_column.name]
-    result = await conn.execute(update(table).where(key_column == key).values(**values))
+    result = conn.execute(update(table).where(key_column == key).values(**values))
     if result.rowcount:
         return "updated"
-    await conn.execute(table.insert().values(**values))
+    conn.execute(table.insert().values(**values))
     return "added"
 
 
-async def delete_entry(conn: AsyncConnection, kind: str, key: str) -> bool:
+def delete_entry(conn: Connection, kind: str, key: str) -> bool:
     table = TABLES[kind]
     key_column = table.primary_key.columns.values()[0]
-    result = await conn.execute(delete(table).where(key_column == key))
+    result = conn.execute(delete(table).where(key_column == key))
     return bool(result.rowcount)
 
 
-async def entries(conn: AsyncConnection, kind: str) -> list[dict[str, Any]]:
+def entries(conn: Connection, kind: str) -> list[dict[str, Any]]:
     table = TABLES[kind]
-    rows = (await conn.execute(select(table).order_by(*table.primary_key.columns))).mappings()
+    rows = conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()
     return [{k: v for k, v in row.items() if k != "name_folded"} for row in rows]
 
 
-async def service(conn: AsyncConnection, code: str) -> Any | None:
-    return (await conn.execute(select(ris_service).where(ris_service.c.code == code))).first()
+def service(conn: Connection, code: str) -> Any | None:
+    return conn.execute(select(ris_service).where(ris_service.c.code == code)).first()
 
 
-async def station_for(conn: AsyncConnection, room: str, modality: str) -> tuple[str, str]:
+def station_for(conn: Connection, room: str, modality: str) -> tuple[str, str]:
     """(station AE, room) for a step with no AE: the device of that modality in the room, else
     the only device of that modality anywhere; ("", room) when neither is unambiguous."""
     query = select(ris_device.c.ae_title, ris_device.c.room).where(
         ris_device.c.modality == modality
     )
     if room:
-        rows = (await conn.execute(query.where(ris_device.c.room == room))).all()
+        rows = conn.execute(query.where(ris_device.c.room == room)).all()
     else:
-        rows = (await conn.execute(query)).all()
+        rows = conn.execute(query).all()
     if len(rows) == 1:
         return rows[0].ae_title, rows[0].room
     return "", room
 
 
-async def room_of(conn: AsyncConnection, ae_title: str) -> str:
+def room_of(conn: Connection, ae_title: str) -> str:
     """The room of the device with this AE title ('' if unknown)."""
     query = select(ris_device.c.room).where(ris_device.c.ae_title == ae_title)
-    return str((await conn.execute(query)).scalar_one_or_none() or "")
+    return str(conn.execute(query).scalar_one_or_none() or "")

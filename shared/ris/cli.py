@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,13 @@ def add_parser(commands: Any) -> None:
         sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
 
 
-def _run(data: Path, work: Callable[[Any], Awaitable[Any]]) -> Any:
+def _run(data: Path, work: Callable[[Any], Any]) -> Any:
     async def main() -> Any:
         config = NodeConfig(data_dir=data)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         index = await Index.open(config.index_path)
         try:
-            async with index.transaction() as conn:
-                return await work(conn)
+            return await index.transaction(work)
         finally:
             await index.close()
 

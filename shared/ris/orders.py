@@ -13,8 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, select, update
 
 from mekong.shared.db.ris_schema import (
     ris_order,
@@ -33,20 +32,20 @@ PRIORITIES = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
 PATIENT_CLASSES = ("I", "O", "E", "")
 
 
-async def create_order(conn: AsyncConnection, req: OrderRequest, changes: list[str]) -> str:
+def create_order(conn: Connection, req: OrderRequest, changes: list[str]) -> str:
     """A new order with its procedure and steps; returns the accession number."""
     order = _clean_order(req)
     accession = order.pop("accession", "")
     if accession:
-        await _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
+        _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
     if order.get("placer_number"):
-        await _refuse_duplicate_placer(conn, order["placer_number"], req.source)
+        _refuse_duplicate_placer(conn, order["placer_number"], req.source)
     if not req.steps:
         raise Missing("an order needs at least one scheduled procedure step", "steps")
-    patient_fk = await upsert_patient(conn, req.patient, changes)
-    visit_fk = await _visit(conn, patient_fk, req.visit)
+    patient_fk = upsert_patient(conn, req.patient, changes)
+    visit_fk = _visit(conn, patient_fk, req.visit)
     now = time.time()
-    result = await conn.execute(
+    result = conn.execute(
         ris_order.insert().values(
             accession=accession or f"~{uuid.uuid4().hex[:15]}",
             patient_fk=patient_fk,
@@ -61,27 +60,25 @@ async def create_order(conn: AsyncConnection, req: OrderRequest, changes: list[s
     order_fk = int(result.inserted_primary_key[0])
     if not accession:
         accession = f"MK{order_fk:08d}"
-        await _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
-        await conn.execute(
+        _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
+        conn.execute(
             update(ris_order).where(ris_order.c.id == order_fk).values(accession=accession)
         )
     if not order.get("filler_number"):
-        await conn.execute(
+        conn.execute(
             update(ris_order).where(ris_order.c.id == order_fk).values(filler_number=accession)
         )
-    procedure_fk = await _insert_procedure(conn, order_fk, accession, req)
+    procedure_fk = _insert_procedure(conn, order_fk, accession, req)
     for number, step in enumerate(req.steps, start=1):
-        await _insert_step(conn, procedure_fk, accession, number, step, req)
+        _insert_step(conn, procedure_fk, accession, number, step, req)
     changes.append(f"order {accession} created ({len(req.steps)} step(s))")
     return accession
 
 
-async def change_order(
-    conn: AsyncConnection, key: OrderKey, req: OrderRequest, changes: list[str]
-) -> str:
+def change_order(conn: Connection, key: OrderKey, req: OrderRequest, changes: list[str]) -> str:
     """Change an order that has not started (HL7 XO, REST PUT): the fields given replace the
     stored ones; a step named by SPS ID (or the only step) is updated, others are added."""
-    row = await find_order(conn, key)
+    row = find_order(conn, key)
     if Status(row.status) not in EDITABLE:
         raise IllegalTransition(
             f"order {row.accession} is {row.status}; only SCHEDULED or ARRIVED orders change"
@@ -89,28 +86,26 @@ async def change_order(
     order = _clean_order(req)
     order.pop("accession", None)
     if req.patient.patient_id:
-        order["patient_fk"] = await upsert_patient(conn, req.patient, changes)
+        order["patient_fk"] = upsert_patient(conn, req.patient, changes)
     if req.visit is not None:
-        order["visit_fk"] = await _visit(conn, order.get("patient_fk", row.patient_fk), req.visit)
-    await conn.execute(
+        order["visit_fk"] = _visit(conn, order.get("patient_fk", row.patient_fk), req.visit)
+    conn.execute(
         update(ris_order).where(ris_order.c.id == row.id).values(updated_at=time.time(), **order)
     )
     procedure = (
-        await conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
+        conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
     ).first()
     assert procedure is not None
-    await _update_procedure(conn, procedure.id, req)
-    await _change_steps(conn, procedure.id, row.accession, req)
+    _update_procedure(conn, procedure.id, req)
+    _change_steps(conn, procedure.id, row.accession, req)
     changes.append(f"order {row.accession} changed")
     return str(row.accession)
 
 
-async def set_order_status(
-    conn: AsyncConnection, key: OrderKey, new: Status, changes: list[str]
-) -> str:
+def set_order_status(conn: Connection, key: OrderKey, new: Status, changes: list[str]) -> str:
     """Move every open step of the order to ``new`` (cancel, discontinue, arrived, ...)."""
-    row = await find_order(conn, key)
-    steps = await _steps(conn, row.id)
+    row = find_order(conn, key)
+    steps = _steps(conn, row.id)
     open_steps = [s for s in steps if Status(s.status) not in FINAL]
     if not open_steps:
         check_transition(Status(row.status), new, f"order {row.accession}")
@@ -118,39 +113,37 @@ async def set_order_status(
         check_transition(Status(step.status), new, f"step {step.sps_id}")
     now = time.time()
     for step in open_steps:
-        await conn.execute(
+        conn.execute(
             update(ris_sps).where(ris_sps.c.id == step.id).values(status=new, updated_at=now)
         )
-    status = await _refresh_order_status(conn, row.id)
+    status = _refresh_order_status(conn, row.id)
     changes.append(f"order {row.accession} {row.status} → {status}")
     return str(row.accession)
 
 
-async def set_step_status(
-    conn: AsyncConnection, sps_id: str, new: Status, changes: list[str]
-) -> str:
+def set_step_status(conn: Connection, sps_id: str, new: Status, changes: list[str]) -> str:
     """Move one step (MPPS, a technician's action); returns the order's accession."""
-    step = (await conn.execute(select(ris_sps).where(ris_sps.c.sps_id == sps_id))).first()
+    step = conn.execute(select(ris_sps).where(ris_sps.c.sps_id == sps_id)).first()
     if step is None:
         raise NotFound(f"no scheduled procedure step {sps_id!r}", "sps_id")
     check_transition(Status(step.status), new, f"step {sps_id}")
-    await conn.execute(
+    conn.execute(
         update(ris_sps).where(ris_sps.c.id == step.id).values(status=new, updated_at=time.time())
     )
     order_fk = (
-        await conn.execute(
+        conn.execute(
             select(ris_procedure.c.order_fk).where(ris_procedure.c.id == step.procedure_fk)
         )
     ).scalar_one()
-    await _refresh_order_status(conn, order_fk)
+    _refresh_order_status(conn, order_fk)
     accession = (
-        await conn.execute(select(ris_order.c.accession).where(ris_order.c.id == order_fk))
+        conn.execute(select(ris_order.c.accession).where(ris_order.c.id == order_fk))
     ).scalar_one()
     changes.append(f"step {sps_id} {step.status} → {new}")
     return str(accession)
 
 
-async def find_order(conn: AsyncConnection, key: OrderKey) -> Any:
+def find_order(conn: Connection, key: OrderKey) -> Any:
     """The order named by accession, else placer number (of that source), else filler."""
     column_values = (
         (ris_order.c.accession, key.accession, None),
@@ -163,7 +156,7 @@ async def find_order(conn: AsyncConnection, key: OrderKey) -> Any:
         query = select(ris_order).where(column == value)
         if source is not None:
             query = query.where(ris_order.c.source == source)
-        row = (await conn.execute(query.order_by(ris_order.c.id.desc()))).first()
+        row = conn.execute(query.order_by(ris_order.c.id.desc())).first()
         if row is not None:
             return row
         break
@@ -172,21 +165,19 @@ async def find_order(conn: AsyncConnection, key: OrderKey) -> Any:
     raise NotFound(f"no order with {key.describe()}", "order")
 
 
-async def get_order(conn: AsyncConnection, accession: str) -> dict[str, Any]:
-    row = await find_order(conn, OrderKey(accession=accession))
-    return await order_json(conn, row)
+def get_order(conn: Connection, accession: str) -> dict[str, Any]:
+    row = find_order(conn, OrderKey(accession=accession))
+    return order_json(conn, row)
 
 
-async def order_json(conn: AsyncConnection, row: Any) -> dict[str, Any]:
-    patient = (
-        await conn.execute(select(ris_patient).where(ris_patient.c.id == row.patient_fk))
-    ).one()
+def order_json(conn: Connection, row: Any) -> dict[str, Any]:
+    patient = conn.execute(select(ris_patient).where(ris_patient.c.id == row.patient_fk)).one()
     procedure = (
-        await conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
+        conn.execute(select(ris_procedure).where(ris_procedure.c.order_fk == row.id))
     ).one()
     visit = None
     if row.visit_fk is not None:
-        visit = (await conn.execute(select(ris_visit).where(ris_visit.c.id == row.visit_fk))).one()
+        visit = conn.execute(select(ris_visit).where(ris_visit.c.id == row.visit_fk)).one()
     return {
         "accession": row.accession,
         "placer_number": row.placer_number,
@@ -206,12 +197,12 @@ async def order_json(conn: AsyncConnection, row: Any) -> dict[str, Any]:
             "description": procedure.description,
             "study_uid": procedure.study_uid,
         },
-        "steps": [_step_json(s) for s in await _steps(conn, row.id)],
+        "steps": [_step_json(s) for s in _steps(conn, row.id)],
     }
 
 
-async def list_orders(
-    conn: AsyncConnection,
+def list_orders(
+    conn: Connection,
     status: str = "",
     date: str = "",
     modality: str = "",
@@ -233,8 +224,8 @@ async def list_orders(
         query = query.where(ris_sps.c.modality == modality)
     if station_ae:
         query = query.where(ris_sps.c.station_ae == station_ae)
-    rows = (await conn.execute(query.order_by(ris_order.c.id.desc()).limit(limit))).all()
-    return [await order_json(conn, row) for row in rows]
+    rows = conn.execute(query.order_by(ris_order.c.id.desc()).limit(limit)).all()
+    return [order_json(conn, row) for row in rows]
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -315,15 +306,15 @@ def _clean_step(step: StepData, prefix: str) -> dict[str, str]:
 # --- writes ----------------------------------------------------------------------------------
 
 
-async def _refuse_duplicate(conn: AsyncConnection, column: Any, value: str, label: str) -> None:
-    found = (await conn.execute(select(column.table.c.id).where(column == value))).first()
+def _refuse_duplicate(conn: Connection, column: Any, value: str, label: str) -> None:
+    found = conn.execute(select(column.table.c.id).where(column == value)).first()
     if found is not None:
         raise Duplicate(f"{label} {value!r} is already used by another order", f"order.{label}")
 
 
-async def _refuse_duplicate_placer(conn: AsyncConnection, placer: str, source: str) -> None:
+def _refuse_duplicate_placer(conn: Connection, placer: str, source: str) -> None:
     found = (
-        await conn.execute(
+        conn.execute(
             select(ris_order.c.accession).where(
                 ris_order.c.placer_number == placer, ris_order.c.source == source
             )
@@ -336,7 +327,7 @@ async def _refuse_duplicate_placer(conn: AsyncConnection, placer: str, source: s
         )
 
 
-async def _visit(conn: AsyncConnection, patient_fk: int, visit: VisitData | None) -> int | None:
+def _visit(conn: Connection, patient_fk: int, visit: VisitData | None) -> int | None:
     if visit is None:
         return None
     values = _clean_visit(visit)
@@ -345,36 +336,34 @@ async def _visit(conn: AsyncConnection, patient_fk: int, visit: VisitData | None
     number = values.get("visit_number", "")
     if number:
         row = (
-            await conn.execute(
+            conn.execute(
                 select(ris_visit.c.id).where(
                     ris_visit.c.patient_fk == patient_fk, ris_visit.c.visit_number == number
                 )
             )
         ).first()
         if row is not None:
-            await conn.execute(
+            conn.execute(
                 update(ris_visit)
                 .where(ris_visit.c.id == row.id)
                 .values(updated_at=time.time(), **values)
             )
             return int(row.id)
-    result = await conn.execute(
+    result = conn.execute(
         ris_visit.insert().values(patient_fk=patient_fk, updated_at=time.time(), **values)
     )
     return int(result.inserted_primary_key[0])
 
 
-async def _insert_procedure(
-    conn: AsyncConnection, order_fk: int, accession: str, req: OrderRequest
-) -> int:
+def _insert_procedure(conn: Connection, order_fk: int, accession: str, req: OrderRequest) -> int:
     proc = req.procedure
     code = validate.short_string(proc.service_code or "", "procedure.service_code", 64)
     description = validate.text(proc.description or "", "procedure.description", 256)
-    if code and not description and (service := await catalogue.service(conn, code)):
+    if code and not description and (service := catalogue.service(conn, code)):
         description = service.name
     procedure_id = validate.short_string(proc.procedure_id or "", "procedure.id", 16)
     study_uid = validate.uid(proc.study_uid or "", "procedure.study_uid")
-    result = await conn.execute(
+    result = conn.execute(
         ris_procedure.insert().values(
             order_fk=order_fk,
             procedure_id=procedure_id or accession,
@@ -386,7 +375,7 @@ async def _insert_procedure(
     return int(result.inserted_primary_key[0])
 
 
-async def _update_procedure(conn: AsyncConnection, procedure_fk: int, req: OrderRequest) -> None:
+def _update_procedure(conn: Connection, procedure_fk: int, req: OrderRequest) -> None:
     proc, values = req.procedure, {}
     if proc.service_code is not None:
         values["service_code"] = validate.short_string(
@@ -397,13 +386,13 @@ async def _update_procedure(conn: AsyncConnection, procedure_fk: int, req: Order
     if proc.study_uid:
         values["study_uid"] = validate.uid(proc.study_uid, "procedure.study_uid")
     if values:
-        await conn.execute(
+        conn.execute(
             update(ris_procedure).where(ris_procedure.c.id == procedure_fk).values(**values)
         )
 
 
-async def _insert_step(
-    conn: AsyncConnection,
+def _insert_step(
+    conn: Connection,
     procedure_fk: int,
     accession: str,
     number: int,
@@ -411,10 +400,10 @@ async def _insert_step(
     req: OrderRequest,
 ) -> None:
     values = _clean_step(step, f"steps[{number - 1}]")
-    values = await _complete_step(conn, values, req, number - 1)
+    values = _complete_step(conn, values, req, number - 1)
     sps_id = values.pop("sps_id", "") or (accession if number == 1 else f"{accession}-{number}")
-    await _refuse_duplicate(conn, ris_sps.c.sps_id, sps_id, "SPS ID")
-    await conn.execute(
+    _refuse_duplicate(conn, ris_sps.c.sps_id, sps_id, "SPS ID")
+    conn.execute(
         ris_sps.insert().values(
             procedure_fk=procedure_fk,
             sps_id=sps_id,
@@ -425,14 +414,14 @@ async def _insert_step(
     )
 
 
-async def _complete_step(
-    conn: AsyncConnection, values: dict[str, str], req: OrderRequest, index: int
+def _complete_step(
+    conn: Connection, values: dict[str, str], req: OrderRequest, index: int
 ) -> dict[str, str]:
     """Fill what the order left out: modality from the service, station from the room's
     device, description from the procedure, start from now."""
     service = None
     if req.procedure.service_code:
-        service = await catalogue.service(conn, req.procedure.service_code.strip())
+        service = catalogue.service(conn, req.procedure.service_code.strip())
     if not values.get("modality") and service is not None and service.modality:
         values["modality"] = service.modality
     if not values.get("modality"):
@@ -442,11 +431,11 @@ async def _complete_step(
             f"steps[{index}].modality",
         )
     if not values.get("station_ae"):
-        values["station_ae"], values["room"] = await catalogue.station_for(
+        values["station_ae"], values["room"] = catalogue.station_for(
             conn, values.get("room", ""), values["modality"]
         )
     elif not values.get("room"):
-        values["room"] = await catalogue.room_of(conn, values["station_ae"])
+        values["room"] = catalogue.room_of(conn, values["station_ae"])
     if not values.get("description"):
         values["description"] = req.procedure.description or (service.name if service else "")
     if not values.get("start_date"):
@@ -456,11 +445,9 @@ async def _complete_step(
     return values
 
 
-async def _change_steps(
-    conn: AsyncConnection, procedure_fk: int, accession: str, req: OrderRequest
-) -> None:
+def _change_steps(conn: Connection, procedure_fk: int, accession: str, req: OrderRequest) -> None:
     existing = (
-        await conn.execute(
+        conn.execute(
             select(ris_sps).where(ris_sps.c.procedure_fk == procedure_fk).order_by(ris_sps.c.id)
         )
     ).all()
@@ -472,32 +459,32 @@ async def _change_steps(
             target = existing[0]
         if target is None:
             number = len(existing) + index + 1
-            await _insert_step(conn, procedure_fk, accession, number, step, req)
+            _insert_step(conn, procedure_fk, accession, number, step, req)
             continue
         if Status(target.status) not in EDITABLE:
             raise IllegalTransition(f"step {target.sps_id} is {target.status}; it cannot change")
         values.pop("sps_id", None)
         if values:
-            await conn.execute(
+            conn.execute(
                 update(ris_sps)
                 .where(ris_sps.c.id == target.id)
                 .values(updated_at=time.time(), **values)
             )
 
 
-async def _steps(conn: AsyncConnection, order_fk: int) -> list[Any]:
+def _steps(conn: Connection, order_fk: int) -> list[Any]:
     query = (
         select(ris_sps)
         .join(ris_procedure, ris_procedure.c.id == ris_sps.c.procedure_fk)
         .where(ris_procedure.c.order_fk == order_fk)
         .order_by(ris_sps.c.id)
     )
-    return list((await conn.execute(query)).all())
+    return list(conn.execute(query).all())
 
 
-async def _refresh_order_status(conn: AsyncConnection, order_fk: int) -> Status:
-    status = order_status([Status(s.status) for s in await _steps(conn, order_fk)])
-    await conn.execute(
+def _refresh_order_status(conn: Connection, order_fk: int) -> Status:
+    status = order_status([Status(s.status) for s in _steps(conn, order_fk)])
+    conn.execute(
         update(ris_order)
         .where(ris_order.c.id == order_fk)
         .values(status=status, updated_at=time.time())

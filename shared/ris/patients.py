@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, select, update
 
 from mekong.shared.db.ris_schema import ris_order, ris_patient, ris_visit
 from mekong.shared.dicom.names import folded_words
@@ -47,10 +46,10 @@ def clean_identity(data: PatientData, prefix: str = "patient") -> tuple[str, str
     return patient_id, validate.short_string(data.issuer, f"{prefix}.issuer", 64)
 
 
-async def find_patient(conn: AsyncConnection, patient_id: str, issuer: str) -> Any | None:
+def find_patient(conn: Connection, patient_id: str, issuer: str) -> Any | None:
     """The patient row for an identifier, following merges to the survivor."""
     row = (
-        await conn.execute(
+        conn.execute(
             select(ris_patient).where(
                 ris_patient.c.patient_id == patient_id, ris_patient.c.issuer == issuer
             )
@@ -59,24 +58,22 @@ async def find_patient(conn: AsyncConnection, patient_id: str, issuer: str) -> A
     seen = set()
     while row is not None and row.merged_into is not None and row.id not in seen:
         seen.add(row.id)
-        row = (
-            await conn.execute(select(ris_patient).where(ris_patient.c.id == row.merged_into))
-        ).first()
+        row = conn.execute(select(ris_patient).where(ris_patient.c.id == row.merged_into)).first()
     return row
 
 
-async def upsert_patient(
-    conn: AsyncConnection, data: PatientData, changes: list[str], prefix: str = "patient"
+def upsert_patient(
+    conn: Connection, data: PatientData, changes: list[str], prefix: str = "patient"
 ) -> int:
     """Create the patient, or update the fields given; returns the row id."""
     patient_id, issuer = clean_identity(data, prefix)
     values = clean_patient(data, prefix)
-    row = await find_patient(conn, patient_id, issuer)
+    row = find_patient(conn, patient_id, issuer)
     now = time.time()
     if row is None:
         if not values.get("name"):
             raise Missing(f"{prefix}.name is required for a new patient", f"{prefix}.name")
-        result = await conn.execute(
+        result = conn.execute(
             ris_patient.insert().values(
                 patient_id=patient_id, issuer=issuer, created_at=now, updated_at=now, **values
             )
@@ -85,46 +82,46 @@ async def upsert_patient(
         return int(result.inserted_primary_key[0])
     changed = {k: v for k, v in values.items() if getattr(row, k) != v}
     if changed:
-        await conn.execute(
+        conn.execute(
             update(ris_patient).where(ris_patient.c.id == row.id).values(updated_at=now, **changed)
         )
         names = ", ".join(k for k in changed if k != "name_folded")
         changes.append(f"patient {_label(row.patient_id, row.issuer)} updated: {names}")
-        changes.extend(await pir.patient_updated(conn, row.id, changed))
+        changes.extend(pir.patient_updated(conn, row.id, changed))
     return int(row.id)
 
 
-async def update_patient(conn: AsyncConnection, data: PatientData, changes: list[str]) -> int:
+def update_patient(conn: Connection, data: PatientData, changes: list[str]) -> int:
     """Update an existing patient (REST PUT); NotFound when the identifier is unknown."""
     patient_id, issuer = clean_identity(data)
-    if await find_patient(conn, patient_id, issuer) is None:
+    if find_patient(conn, patient_id, issuer) is None:
         raise NotFound(f"no patient {_label(patient_id, issuer)}", "patient.id")
-    return await upsert_patient(conn, data, changes)
+    return upsert_patient(conn, data, changes)
 
 
-async def merge_patients(
-    conn: AsyncConnection, survivor: PatientData, prior: PatientData, changes: list[str]
+def merge_patients(
+    conn: Connection, survivor: PatientData, prior: PatientData, changes: list[str]
 ) -> int:
     """ADT^A40: the prior patient's orders and visits move to the survivor (created if new);
     the prior row stays, marked ``merged_into``. Returns the survivor's row id."""
     prior_id, prior_issuer = clean_identity(prior, "prior_patient")
-    prior_row = await find_patient(conn, prior_id, prior_issuer)
+    prior_row = find_patient(conn, prior_id, prior_issuer)
     if prior_row is None:
         raise NotFound(f"no patient {_label(prior_id, prior_issuer)} to merge", "MRG-1")
-    survivor_fk = await upsert_patient(conn, survivor, changes)
+    survivor_fk = upsert_patient(conn, survivor, changes)
     if survivor_fk == prior_row.id:
         raise Invalid("the prior and the surviving patient are the same", "MRG-1")
-    moved = await conn.execute(
+    moved = conn.execute(
         update(ris_order)
         .where(ris_order.c.patient_fk == prior_row.id)
         .values(patient_fk=survivor_fk, updated_at=time.time())
     )
-    await conn.execute(
+    conn.execute(
         update(ris_visit)
         .where(ris_visit.c.patient_fk == prior_row.id)
         .values(patient_fk=survivor_fk)
     )
-    await conn.execute(
+    conn.execute(
         update(ris_patient)
         .where(ris_patient.c.id == prior_row.id)
         .values(merged_into=survivor_fk, updated_at=time.time())
@@ -133,7 +130,7 @@ async def merge_patients(
         f"patient {_label(prior_row.patient_id, prior_row.issuer)} merged into "
         f"{_label(*clean_identity(survivor))}: {moved.rowcount} order(s) moved"
     )
-    changes.extend(await pir.patients_merged(conn, prior_row.id, survivor_fk))
+    changes.extend(pir.patients_merged(conn, prior_row.id, survivor_fk))
     return survivor_fk
 
 
@@ -153,5 +150,5 @@ def _label(patient_id: str, issuer: str) -> str:
     return f"{patient_id}^^^{issuer}" if issuer else patient_id
 
 
-async def patient_by_row(conn: AsyncConnection, row_id: int) -> Any:
-    return (await conn.execute(select(ris_patient).where(ris_patient.c.id == row_id))).one()
+def patient_by_row(conn: Connection, row_id: int) -> Any:
+    return conn.execute(select(ris_patient).where(ris_patient.c.id == row_id)).one()

@@ -8,16 +8,14 @@ transaction as the RIS change, so whatever they do commits or rolls back with it
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 
-async def patient_updated(
-    conn: AsyncConnection, patient_fk: int, changed: dict[str, str]
-) -> list[str]:
+def patient_updated(conn: Connection, patient_fk: int, changed: dict[str, str]) -> list[str]:
     """ADT^A08 / PUT patient: apply ``changed`` demographics to the patient's stored studies."""
     return []
 
 
-async def patients_merged(conn: AsyncConnection, prior_fk: int, survivor_fk: int) -> list[str]:
+def patients_merged(conn: Connection, prior_fk: int, survivor_fk: int) -> list[str]:
     """ADT^A40: move the prior patient's stored studies to the survivor."""
     return []
