@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -80,6 +82,24 @@ def visible_latency(node: NodeProcess, samples: int) -> list[float]:
     return out
 
 
+def commit_floor(folder: Path, count: int = 300) -> list[float]:
+    """Latency of a bare durable SQLite commit (WAL, synchronous=FULL, one row) on the same
+    disk: the floor under every acknowledged message."""
+    db = sqlite3.connect(folder / "floor.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (x)")
+    out = []
+    for n in range(count):
+        started = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?)", (n,))
+        db.execute("COMMIT")
+        out.append(time.perf_counter() - started)
+    db.close()
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -113,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             visible = visible_latency(node, args.latency_samples)
         finally:
             node.stop()
+        floor = commit_floor(Path(tmp))
     lines = [
         f"HL7 benchmark, {datetime.date.today()}, revision {revision()}, {platform.node()}, "
         f"Python {platform.python_version()}",
@@ -125,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{ms(percentile(acks, 95))} / {ms(max(acks))} |",
         f"| ORM → order readable over REST, median / p95 / max (ms), {len(visible)} orders | "
         f"{ms(statistics.median(visible))} / {ms(percentile(visible, 95))} / {ms(max(visible))} |",
+        f"| floor: bare SQLite durable commit on the same disk, median / p95 (ms) | "
+        f"{ms(statistics.median(floor))} / {ms(percentile(floor, 95))} |",
+        f"| load average at the end (1 min), CPUs | {os.getloadavg()[0]:.2f}, {os.cpu_count()} |",
     ]
     report = "\n".join(lines) + "\n"
     print(report)
