@@ -28,6 +28,9 @@ def peer_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}
 
 
+_PORTS = ("http_port", "dicom_port", "hl7_port")
+
+
 @dataclass
 class NodeProcess:
     data_dir: Path
@@ -37,18 +40,44 @@ class NodeProcess:
     # tests of other features need no sign-in; the security tests turn it off.
     trusted_loopback: bool = True
     ca_file: Path | None = None  # set when the node serves HTTPS with this (self-signed) cert
-    http_port: int = field(default_factory=free_port)
-    dicom_port: int = field(default_factory=free_port)
-    hl7_port: int = field(default_factory=free_port)
+    http_port: int = 0  # 0: a free port is drawn (again if it is taken by the time we bind)
+    dicom_port: int = 0
+    hl7_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _drawn: tuple[str, ...] = field(default=(), init=False, repr=False)
 
     def _trust_args(self) -> list[str]:
         if not self.trusted_loopback:
             return []
         return ["--anonymous-role", "admin", "--anonymous-network", "127.0.0.1/32"]
 
-    def start(self, timeout: float = 30.0) -> NodeProcess:
+    def __post_init__(self) -> None:
+        self._drawn = tuple(n for n in _PORTS if not getattr(self, n))
+        self._draw_ports()
+
+    def _draw_ports(self) -> None:
+        taken = {getattr(self, n) for n in _PORTS if n not in self._drawn}
+        for name in self._drawn:
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            setattr(self, name, port)
+            taken.add(port)
+
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> NodeProcess:
+        """Start and wait until healthy. Drawn ports another process took between drawing
+        and binding (other test runs share the machine) are drawn again, ``attempts`` times."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc) or attempt == attempts:
+                    raise
+                self._draw_ports()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> NodeProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
         command = [
