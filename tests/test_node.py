@@ -32,7 +32,12 @@ def test_health_reports_mode_components_disk_and_counts(node: NodeProcess) -> No
     health = node.health()
     assert health["mode"] == "edge"
     assert set(health["components"]) == {
-        "audit", "http", "hl7", "dimse", "dimse-qr", "dimse-workers"
+        "audit",
+        "http",
+        "hl7",
+        "dimse",
+        "dimse-qr",
+        "dimse-workers",
     }
     assert set(health["components"].values()) == {"running"}
     assert health["disk"]["free_bytes"] > 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
 
-from tests.conftest import config_args
+from tests.conftest import config_args, mekong_cli
 from tests.nodeproc import NodeProcess
 from tests.test_hl7 import api, send
 from tools.hl7send import orm
@@ -126,3 +129,44 @@ def test_unknown_order_is_404(ris: NodeProcess) -> None:
     assert (status, error["code"]) == (404, "NOT_FOUND")
     assert api(ris, "POST", "/api/orders/NOPE/cancel")[0] == 404
     assert api(ris, "PUT", "/api/orders/NOPE", {"order": {"priority": "LOW"}})[0] == 404
+
+
+def _token(data_dir: Any, name: str, role: str) -> str:
+    created = mekong_cli("token", "create", name, "--role", role, "--data", str(data_dir))
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1]
+
+
+def _call(node: NodeProcess, method: str, path: str, token: str = "", body: Any = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{node.url}{path}", data=data, method=method,
+                                     headers=headers)  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_permissions_and_audit(node_factory, tmp_path: Any) -> None:
+    """orders.read / orders.write per role (SEC-6); every change in the audit trail."""
+    node: NodeProcess = node_factory(
+        trusted_loopback=False, extra_args=config_args(tmp_path / "n.toml", workers=1)
+    )
+    receptionist = _token(node.data_dir, "his", "receptionist")
+    referring = _token(node.data_dir, "doctor", "referring")
+    node.start()
+    assert _call(node, "GET", "/api/orders") == 401
+    assert _call(node, "POST", "/api/orders", referring, new_order("S1")) == 403
+    assert _call(node, "POST", "/api/orders", receptionist, new_order("S1")) == 201
+    assert _call(node, "GET", "/api/orders/S1", referring) == 200
+    assert _call(node, "POST", "/api/orders/S1/cancel", referring) == 403
+    assert _call(node, "POST", "/api/orders/S1/cancel", receptionist) == 200
+    assert _call(node, "GET", "/api/hl7/messages", receptionist) == 403
+    node.stop()  # flushes the audit queue
+    with closing(sqlite3.connect(node.data_dir / "index.db")) as db:
+        events = db.execute("SELECT actor, action, object FROM audit_event").fetchall()
+    assert ("his", "order.create", "S1") in events and ("his", "order.status", "S1") in events

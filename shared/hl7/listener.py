@@ -32,7 +32,8 @@ class Hl7Listener:
     def __init__(self, node: Node) -> None:
         assert node.index is not None
         self.node = node
-        self.receiver = Receiver(node.index, "MEKONG", node.config.dicom.ae_title)
+        audit = node.audit.record if node.audit else None
+        self.receiver = Receiver(node.index, "MEKONG", node.config.dicom.ae_title, audit)
         self.state = "stopped"
         self._server: asyncio.Server | None = None
         self._idle: dict[asyncio.Task, bool] = {}

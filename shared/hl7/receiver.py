@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
+from mekong.shared.audit.trail import FAILURE, SUCCESS, AuditEvent
 from mekong.shared.db.index import Index
 from mekong.shared.hl7 import adt, charset, mfn, msglog
 from mekong.shared.hl7 import orders as hl7_orders
@@ -87,12 +88,20 @@ HANDLERS: dict[str, dict[str, Apply]] = {
 
 class Receiver:
     """Turns MLLP blocks into ACKs. ``application`` / ``facility`` fill the ACK's MSH-3/4 when
-    the message did not address us by name (MSH-5/6)."""
+    the message did not address us by name (MSH-5/6). ``audit`` gets one event per message
+    (actor: the sending application, GEN-4)."""
 
-    def __init__(self, index: Index, application: str = "MEKONG", facility: str = "") -> None:
+    def __init__(
+        self,
+        index: Index,
+        application: str = "MEKONG",
+        facility: str = "",
+        audit: Callable[[AuditEvent], None] | None = None,
+    ) -> None:
         self.index = index
         self.application = application
         self.facility = facility
+        self.audit = audit
 
     async def handle(self, block: bytes) -> bytes:
         received_at = time.time()
@@ -123,6 +132,7 @@ class Receiver:
         ack, changes = await self.index.transaction(work)
         log.info("HL7 %s %s from %s: %s", header.message_type, header.control_id,
                  header.sending_app, "; ".join(changes))  # fmt: skip
+        self._audit(header, SUCCESS, {"changes": changes}, msg)
         return self._encode(ack, header)
 
     def _apply_in(
@@ -147,12 +157,24 @@ class Receiver:
         log.warning("HL7 %s %r from %s refused: %s", header.message_type or "?",
                     header.control_id, header.sending_app or "?", error)  # fmt: skip
         ack = self._ack(header, error)
+        self._audit(header, FAILURE, {"ack": error.ack, "error": error.code})
         entry = msglog.Entry(header, received_at, raw, error.ack, ack, error.code, error.message)
         try:
             await self.index.transaction(lambda conn: msglog.insert(conn, entry))
         except Exception:
             log.exception("could not log HL7 message %r", header.control_id)
         return self._encode(ack, header)
+
+    def _audit(
+        self, header: Header, outcome: str, detail: dict, msg: Message | None = None
+    ) -> None:
+        if self.audit is None:
+            return
+        patient = msg.get("PID", 3) if msg is not None else ""
+        actor = f"{header.sending_app}^{header.sending_facility}"
+        self.audit(AuditEvent(actor[:128], "hl7", f"hl7.{header.message_type or 'unknown'}",
+                              outcome, object=header.control_id, patient_id=patient[:64],
+                              detail=detail))  # fmt: skip
 
     def _ack(self, header: Header, error: Hl7Error | None) -> str:
         application = header.receiving_app or self.application

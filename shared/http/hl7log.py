@@ -4,7 +4,7 @@
     GET /api/hl7/messages/{id}      one message with its raw text and the ACK sent
 
 ``since`` / ``until``: ISO 8601 date or date-time (node local time unless it has an offset) or
-POSIX seconds. Loopback callers only until issue 7.
+POSIX seconds. Permission ``system.read`` (admin, auditor): the raw messages carry patient data.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import datetime as dt
 
 from aiohttp import web
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.hl7 import msglog
 from mekong.shared.http import keys
-from mekong.shared.http.access import local_only
 from mekong.shared.http.errors import error_response
 
 routes = web.RouteTableDef()
@@ -37,9 +37,8 @@ def parse_time(value: str, name: str) -> float | None:
 
 
 @routes.get("/api/hl7/messages")
+@requires(Permission.SYSTEM_READ)
 async def search(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the HL7 message log"):
-        return refused
     query = request.query
     outcome = query.get("outcome", "").upper()
     if outcome and outcome not in OUTCOMES:
@@ -62,9 +61,8 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hl7/messages/{id}")
+@requires(Permission.SYSTEM_READ)
 async def get(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the HL7 message log"):
-        return refused
     try:
         message_id = int(request.match_info["id"])
     except ValueError:

@@ -1,7 +1,9 @@
 """REST order API for a HIS that does not speak HL7 (RIS-6.1, RIS-3.7, FLOW-1.1/1.2).
 
 Same validation and same domain functions as HL7 (``mekong.shared.ris``), one durable
-transaction per request. Loopback callers only until issue 7 brings users and roles.
+transaction per request. Permissions (SEC-6): ``orders.read`` to read, ``orders.write`` to
+create or change (a HIS integration uses an API token with such a role); every change is
+written to the audit trail (GEN-4).
 
     POST /api/orders                       create: patient + visit + order + procedure + steps
     GET  /api/orders?status=&date=&modality=&station_ae=&limit=
@@ -20,8 +22,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Connection
 
+from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.http import keys
-from mekong.shared.http.access import local_only
+from mekong.shared.http.auditing import record
 from mekong.shared.http.errors import error_response
 from mekong.shared.ris import orders, patients
 from mekong.shared.ris.errors import DomainError, Invalid, NotFound
@@ -133,10 +136,16 @@ def _step(obj: dict[str, Any], index: int) -> StepData:
     return StepData(**values)
 
 
+def _audit(
+    request: web.Request, action: str, order: dict[str, Any], detail: dict | None = None
+) -> None:
+    record(request, action, object=order["accession"], patient_id=order["patient"]["id"],
+           detail=detail)  # fmt: skip
+
+
 @routes.post("/api/orders")
+@requires(Permission.ORDERS_WRITE)
 async def create(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     index = keys.node(request).index
     assert index is not None
     try:
@@ -148,14 +157,14 @@ async def create(request: web.Request) -> web.Response:
         order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
+    _audit(request, "order.create", order)
     location = f"/api/orders/{order['accession']}"
     return web.json_response(order, status=201, headers={"Location": location})
 
 
 @routes.get("/api/orders")
+@requires(Permission.ORDERS_READ)
 async def search(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     query = request.query
     try:
         limit = min(int(query.get("limit", "100")), MAX_LIMIT)
@@ -174,9 +183,8 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/orders/{accession}")
+@requires(Permission.ORDERS_READ)
 async def get(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     index = keys.node(request).index
     assert index is not None
     accession = request.match_info["accession"]
@@ -189,9 +197,8 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/orders/{accession}")
+@requires(Permission.ORDERS_WRITE)
 async def change(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     accession = request.match_info["accession"]
     index = keys.node(request).index
     assert index is not None
@@ -205,15 +212,18 @@ async def change(request: web.Request) -> web.Response:
         order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
+    _audit(request, "order.change", order)
     return web.json_response(order)
 
 
 @routes.post("/api/orders/{accession}/cancel")
+@requires(Permission.ORDERS_WRITE)
 async def cancel(request: web.Request) -> web.Response:
     return await _move(request, Status.CANCELLED)
 
 
 @routes.post("/api/orders/{accession}/status")
+@requires(Permission.ORDERS_WRITE)
 async def status(request: web.Request) -> web.Response:
     try:
         body = await _body(request)
@@ -224,8 +234,6 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def _move(request: web.Request, new: Status) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     accession = request.match_info["accession"]
     index = keys.node(request).index
     assert index is not None
@@ -238,13 +246,13 @@ async def _move(request: web.Request, new: Status) -> web.Response:
         order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
+    _audit(request, "order.status", order, {"status": order["status"]})
     return web.json_response(order)
 
 
 @routes.get("/api/patients/{patient_id}")
+@requires(Permission.ORDERS_READ)
 async def get_patient(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     patient_id, issuer = request.match_info["patient_id"], request.query.get("issuer", "")
     index = keys.node(request).index
     assert index is not None
@@ -255,9 +263,8 @@ async def get_patient(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/patients/{patient_id}")
+@requires(Permission.ORDERS_WRITE)
 async def put_patient(request: web.Request) -> web.Response:
-    if refused := local_only(request, "the order API"):
-        return refused
     patient_id = request.match_info["patient_id"]
     index = keys.node(request).index
     assert index is not None
@@ -274,4 +281,6 @@ async def put_patient(request: web.Request) -> web.Response:
         patient = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
+    record(request, "patient.update", object=patient["id"], patient_id=patient["id"],
+           detail={"fields": sorted(k for k in body if k != "issuer")})  # fmt: skip
     return web.json_response(patient)

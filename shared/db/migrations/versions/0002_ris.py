@@ -1,14 +1,14 @@
 """RIS: patients, visits, orders, procedures, scheduled steps, master files, HL7 message log.
 
 Revision ID: 0002
-Revises: 0001
+Revises: auth1
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0001"
+down_revision = "auth1"
 branch_labels = None
 depends_on = None
 
