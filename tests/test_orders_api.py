@@ -170,3 +170,20 @@ def test_permissions_and_audit(node_factory, tmp_path: Any) -> None:
     with closing(sqlite3.connect(node.data_dir / "index.db")) as db:
         events = db.execute("SELECT actor, action, object FROM audit_event").fetchall()
     assert ("his", "order.create", "S1") in events and ("his", "order.status", "S1") in events
+
+
+def test_openapi_describes_the_ris_routes(ris: NodeProcess) -> None:
+    status, spec = api(ris, "GET", "/api/openapi.json")
+    assert status == 200
+    paths = spec["paths"]
+    create = paths["/api/orders"]["post"]
+    assert create["x-permission"] == "orders.write"
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/OrderInput")  # fmt: skip
+    assert paths["/api/orders"]["get"]["x-permission"] == "orders.read"
+    assert paths["/api/hl7/messages"]["get"]["x-permission"] == "system.read"
+    assert {"/api/orders/{accession}/cancel", "/api/patients/{patient_id}",
+            "/api/hl7/messages/{id}"} <= set(paths)  # fmt: skip
+    text = json.dumps(spec)
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
+        assert ref.removeprefix("#/components/schemas/") in spec["components"]["schemas"], ref

@@ -39,6 +39,7 @@ def parse_time(value: str, name: str) -> float | None:
 @routes.get("/api/hl7/messages")
 @requires(Permission.SYSTEM_READ)
 async def search(request: web.Request) -> web.Response:
+    """Search the HL7 message log (PACS-16.5): control_id, type, outcome, since, until, text."""
     query = request.query
     outcome = query.get("outcome", "").upper()
     if outcome and outcome not in OUTCOMES:
@@ -63,6 +64,7 @@ async def search(request: web.Request) -> web.Response:
 @routes.get("/api/hl7/messages/{id}")
 @requires(Permission.SYSTEM_READ)
 async def get(request: web.Request) -> web.Response:
+    """One logged HL7 message with its raw text and the ACK sent."""
     try:
         message_id = int(request.match_info["id"])
     except ValueError:

@@ -2,7 +2,8 @@
 
 Every ``/api/`` route appears with its method, the first line of its handler's docstring (or
 its name) as summary, the permission it needs (``x-permission``) and the JSON error answers;
-request bodies and answers known in detail are described in ``DETAILS``. Nothing can drift:
+request bodies and answers known in detail are described in ``DETAILS`` (``responses_extra`` /
+``parameters_extra`` add to the generic ones; RIS routes in ``openapi_ris``). Nothing can drift:
 a new route shows up by itself. DICOMweb (``/dicom-web/``) is PS3.18, described in
 docs/conformance.md.
 """
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from mekong.shared import __version__
 from mekong.shared.auth.roles import PUBLIC, permission_of, public
+from mekong.shared.http import openapi_ris
 
 routes = web.RouteTableDef()
 
@@ -98,7 +100,9 @@ DETAILS: dict[str, dict[str, Any]] = {
     },  # fmt: skip
     "PUT /api/admin/log-level": {"requestBody": _body(_LEVEL)},
 }
-SCHEMAS = {"Error": _ERROR, "LogLevel": _LEVEL, "Health": _HEALTH, "Login": _LOGIN}
+DETAILS.update(openapi_ris.DETAILS)
+SCHEMAS = {"Error": _ERROR, "LogLevel": _LEVEL, "Health": _HEALTH, "Login": _LOGIN,
+           **openapi_ris.SCHEMAS}  # fmt: skip
 
 
 def build_spec(app: web.Application) -> dict:
@@ -153,7 +157,10 @@ def _operation(route: web.AbstractRoute, path: str) -> dict:
         operation["security"] = [{"session": []}, {"token": []}]
         operation["responses"]["401"] = _error("Not signed in")
         operation["responses"]["403"] = _error("The role may not do this")
-    operation.update(DETAILS.get(f"{route.method} {path}", {}))
+    details = dict(DETAILS.get(f"{route.method} {path}", {}))
+    operation["responses"].update(details.pop("responses_extra", {}))
+    operation["parameters"] += details.pop("parameters_extra", [])
+    operation.update(details)
     return operation
 
 

@@ -146,6 +146,7 @@ def _audit(
 @routes.post("/api/orders")
 @requires(Permission.ORDERS_WRITE)
 async def create(request: web.Request) -> web.Response:
+    """Create an order: patient, visit, order, procedure and steps in one JSON (RIS-6.1)."""
     index = keys.node(request).index
     assert index is not None
     try:
@@ -165,6 +166,7 @@ async def create(request: web.Request) -> web.Response:
 @routes.get("/api/orders")
 @requires(Permission.ORDERS_READ)
 async def search(request: web.Request) -> web.Response:
+    """Orders with a step matching every filter (status, date, modality, station_ae)."""
     query = request.query
     try:
         limit = min(int(query.get("limit", "100")), MAX_LIMIT)
@@ -185,6 +187,7 @@ async def search(request: web.Request) -> web.Response:
 @routes.get("/api/orders/{accession}")
 @requires(Permission.ORDERS_READ)
 async def get(request: web.Request) -> web.Response:
+    """One order with its patient, visit, procedure and steps."""
     index = keys.node(request).index
     assert index is not None
     accession = request.match_info["accession"]
@@ -199,6 +202,7 @@ async def get(request: web.Request) -> web.Response:
 @routes.put("/api/orders/{accession}")
 @requires(Permission.ORDERS_WRITE)
 async def change(request: web.Request) -> web.Response:
+    """Change what is given (like HL7 ORC-1 XO); SCHEDULED or ARRIVED orders only."""
     accession = request.match_info["accession"]
     index = keys.node(request).index
     assert index is not None
@@ -219,12 +223,14 @@ async def change(request: web.Request) -> web.Response:
 @routes.post("/api/orders/{accession}/cancel")
 @requires(Permission.ORDERS_WRITE)
 async def cancel(request: web.Request) -> web.Response:
+    """Cancel (like HL7 ORC-1 CA): every open step becomes CANCELLED."""
     return await _move(request, Status.CANCELLED)
 
 
 @routes.post("/api/orders/{accession}/status")
 @requires(Permission.ORDERS_WRITE)
 async def status(request: web.Request) -> web.Response:
+    """Move every open step through the status machine, e.g. {"status": "ARRIVED"}."""
     try:
         body = await _body(request)
         new = parse_status(str(body.get("status", "")), "status")
@@ -253,6 +259,7 @@ async def _move(request: web.Request, new: Status) -> web.Response:
 @routes.get("/api/patients/{patient_id}")
 @requires(Permission.ORDERS_READ)
 async def get_patient(request: web.Request) -> web.Response:
+    """One RIS patient (?issuer=); a merged identifier leads to the survivor."""
     patient_id, issuer = request.match_info["patient_id"], request.query.get("issuer", "")
     index = keys.node(request).index
     assert index is not None
@@ -265,6 +272,7 @@ async def get_patient(request: web.Request) -> web.Response:
 @routes.put("/api/patients/{patient_id}")
 @requires(Permission.ORDERS_WRITE)
 async def put_patient(request: web.Request) -> web.Response:
+    """Update demographics (like HL7 ADT^A08); fields not sent are kept."""
     patient_id = request.match_info["patient_id"]
     index = keys.node(request).index
     assert index is not None
