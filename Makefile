@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VIEWER_STAMP := build/ohif/.mekong-viewer.json
 APT_TEST := dcmtk dicom3tools chromium ffmpeg
 APT_BENCH := orthanc
 export TCP_NODELAY := 1
@@ -17,7 +18,7 @@ test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-setup: $(STAMP)
+setup: $(STAMP) $(VIEWER_STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || tools/apt-ensure.sh python3-venv
@@ -25,6 +26,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+# The OHIF viewer (npm @ohif/app, pinned and integrity-checked), fetched without node/npm.
+$(VIEWER_STAMP): tools/fetch_viewer.py
+	$(PYTHON) tools/fetch_viewer.py
 	touch $@
 
 setup-test: setup
@@ -43,4 +49,4 @@ lock: setup
 	$(BIN)/pip freeze --exclude-editable | grep -v '^mekong' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build/ohif
