@@ -22,6 +22,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 UNKNOWN_CALLER_POLICIES = ("accept", "reject")
 DUPLICATE_POLICIES = ("keep_first", "replace")
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: no backslash, no control
+# One CSP source expression (CSP3 "frame-ancestors"): a keyword, a scheme, or a host source.
+_CSP_SOURCE = re.compile(
+    r"^(?:'self'|'none'|[A-Za-z][A-Za-z0-9+.-]*:"
+    r"|(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\*|(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"
+    r"(?::(?:[0-9]{1,5}|\*))?(?:/[A-Za-z0-9._~%!$&()*+=:@/-]*)?)$"
+)
 
 
 class ConfigError(ValueError):
@@ -44,6 +50,8 @@ class DicomConfig:
 @dataclass(frozen=True)
 class HttpConfig:
     port: int = 8080
+    viewer_dir: Path | None = None  # None: build/ohif/ of the source tree (tools/fetch_viewer.py)
+    frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may show the viewer in a frame
 
 
 @dataclass(frozen=True)
@@ -178,14 +186,15 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 raise ValueError
             return tuple(value)
-        if type_name == "Path":
+        if type_name in ("Path", "Path | None"):
             return Path(value)
         if type_name == "str":
             if not isinstance(value, str):
                 raise ValueError
             return value
     except (TypeError, ValueError):
-        raise ConfigError(f"config key '{key}' must be {type_name}, got {value!r}") from None
+        wanted = type_name.removesuffix(" | None")
+        raise ConfigError(f"config key '{key}' must be {wanted}, got {value!r}") from None
     return value
 
 
@@ -207,6 +216,7 @@ def validate(config: NodeConfig) -> None:
     ):
         if not 0 <= port <= 65535:
             raise ConfigError(f"{key} must be 0..65535, got {port}")
+    _validate_frame_ancestors(config.http.frame_ancestors)
     if not is_valid_ae_title(config.dicom.ae_title):
         raise ConfigError(
             f"dicom.ae_title must be 1-16 printable ASCII characters without '\\', "
@@ -221,6 +231,16 @@ def validate(config: NodeConfig) -> None:
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
+        )
+
+
+def _validate_frame_ancestors(value: str) -> None:
+    sources = value.split()
+    valid = bool(sources) and all(_CSP_SOURCE.match(s) for s in sources)
+    if not valid or ("'none'" in sources and len(sources) > 1):
+        raise ConfigError(
+            "http.frame_ancestors must be CSP sources separated by spaces, such as "
+            f"\"'self' https://his.example.org\" or \"'none'\"; got {value!r}"
         )
 
 

@@ -16,10 +16,12 @@ from mekong.shared.http import (
     auth,
     health,
     hl7log,
+    iid,
     mobile,
     openapi,
     orders,
     users,
+    viewer,
 )
 from mekong.shared.http.access import access
 from mekong.shared.http.errors import json_errors
@@ -34,7 +36,7 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 ROUTE_MODULES = (
     health, openapi, auth, users, admin, audit_api, mobile, orders, hl7log,
-    qido, retrieve, rendered, stow, wado_uri,
+    qido, retrieve, rendered, stow, wado_uri, iid, viewer,
 )  # fmt: skip
 
 
@@ -49,6 +51,7 @@ class HttpServer:
         self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
         for module in ROUTE_MODULES:
             self.app.add_routes(module.routes)
+        viewer.install(self.app, node.config.http)  # its catch-all goes after every route
         self._runner: web.AppRunner | None = None
         self.state = "stopped"
 
