@@ -85,14 +85,18 @@ def is_hashed(name: str) -> bool:
 def scan(root: Path) -> dict[str, Asset]:
     """Every servable file below `root` by its URL path (without the leading slash).
 
-    Dot files (the fetch stamp) and the `.gz` siblings are not listed: the siblings are sent
-    by FileResponse in place of their original when the client accepts gzip."""
+    Not listed: dot files (the fetch stamp), links that lead outside `root`, and the `.gz`
+    siblings, which FileResponse sends in place of their original when the client accepts
+    gzip."""
     if not (root / "index.html").is_file():
         return {}
+    real_root = root.resolve()
     assets = {}
     for path in root.rglob("*"):
         name = path.relative_to(root).as_posix()
         if not path.is_file() or path.name.endswith(".gz") or "/." in f"/{name}":
+            continue
+        if not path.resolve().is_relative_to(real_root):  # a link to somewhere else
             continue
         cache = IMMUTABLE if is_hashed(name) else NO_CACHE
         gzipped = path.with_name(path.name + ".gz").is_file()
