@@ -39,6 +39,11 @@ def test_flags_override_file_which_overrides_defaults(tmp_path: Path) -> None:
         ({"dicom.ae_title": "BAD\\AE"}, "dicom.ae_title"),
         ({"bind": "not-an-ip"}, "bind must be an IP address"),
         ({"dicom.unknown_callers": "maybe"}, "dicom.unknown_callers"),
+        ({"http.frame_ancestors": "'self'; script-src *"}, "http.frame_ancestors"),
+        ({"http.frame_ancestors": "'none' 'self'"}, "http.frame_ancestors"),
+        ({"http.frame_ancestors": ""}, "http.frame_ancestors"),
+        ({"http.frame_ancestors": "https://his.example.org,'self'"}, "http.frame_ancestors"),
+        ({"http.viewer_dir": 5}, "http.viewer_dir"),
     ],
 )
 def test_bad_values_name_the_key(overrides: dict, message: str) -> None:
@@ -84,3 +89,17 @@ def test_booleans_are_not_numbers(tmp_path: Path) -> None:
     file.write_text("[dicom]\nnetwork_timeout = true\n")
     with pytest.raises(ConfigError, match="'dicom.network_timeout' must be float"):
         load_config(file)
+
+
+@pytest.mark.parametrize(
+    "sources", ["'self'", "'none'", "'self' https://his.example.org", "https://*.bv.vn:8443 http:"]
+)
+def test_frame_ancestors_accepts_csp_sources(sources: str) -> None:
+    assert load_config(None, {"http.frame_ancestors": sources}).http.frame_ancestors == sources
+
+
+def test_viewer_dir_from_file(tmp_path: Path) -> None:
+    file = tmp_path / "node.toml"
+    file.write_text('[http]\nviewer_dir = "/opt/mekong/ohif"\n')
+    assert load_config(file).http.viewer_dir == Path("/opt/mekong/ohif")
+    assert load_config().http.viewer_dir is None
