@@ -7,7 +7,10 @@ import gzip
 import http.client
 import json
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pydicom
@@ -284,6 +287,19 @@ def test_iid_patient_opens_all_studies_newest_first(
     assert reply.headers["Location"].endswith(",".join(patient_studies))
     viewer = get(viewer_node, reply.headers["Location"])
     assert viewer.status == 200 and b'<div id="root">' in viewer.body
+    assert wait_for_audit(viewer_node, "images.query", "IID01"), "the look-up was not audited"
+
+
+def wait_for_audit(node: NodeProcess, action: str, patient_id: str, timeout: float = 10) -> bool:
+    """True once the node's audit trail (read straight from index.db) holds such an event."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(f"file:{node.data_dir / 'index.db'}?mode=ro", uri=True)) as db:
+            sql = "SELECT count(*) FROM audit_event WHERE action = ? AND patient_id = ?"
+            if db.execute(sql, (action, patient_id)).fetchone()[0]:
+                return True
+        time.sleep(0.2)
+    return False
 
 
 def test_iid_accession_number(viewer_node: NodeProcess, patient_studies: list[str]) -> None:
