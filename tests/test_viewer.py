@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from aiohttp import web
 
+from mekong.shared.http.server import ROUTE_MODULES
 from mekong.shared.http.viewer import DEFAULT_DIR, SPA_ROUTES, scan
 from tests.conftest import dcmtk
 from tests.nodeproc import AE_TITLE, NodeProcess
@@ -168,6 +170,15 @@ def test_wasm_mime_type_and_unhashed_files_revalidated(viewer_node: NodeProcess)
     assert css.headers["Content-Type"] == "text/css; charset=utf-8"
     revalidated = get(viewer_node, "/app.bundle.css", If_None_Match=css.headers["ETag"])
     assert revalidated.status == 304
+
+
+def test_catch_all_is_the_last_route() -> None:
+    app = web.Application()
+    for module in ROUTE_MODULES:
+        app.add_routes(module.routes)
+    resources = list(app.router.resources())
+    assert resources[-1].canonical == "/{path}"
+    assert [r.canonical for r in resources].count("/{path}") == 1
 
 
 def test_api_and_dicomweb_routes_keep_priority(viewer_node: NodeProcess) -> None:

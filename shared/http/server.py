@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 
+# viewer stays last: its catch-all /{path:.*} must be registered after every other route
 ROUTE_MODULES = (
     health, openapi, auth, users, admin, audit_api, mobile, orders, hl7log,
     qido, retrieve, rendered, stow, wado_uri, iid, viewer,
@@ -51,7 +52,7 @@ class HttpServer:
         self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
         for module in ROUTE_MODULES:
             self.app.add_routes(module.routes)
-        viewer.install(self.app, node.config.http)  # its catch-all goes after every route
+        viewer.install(self.app, node.config.http)
         self._runner: web.AppRunner | None = None
         self.state = "stopped"
 

@@ -3,7 +3,9 @@
 The prebuilt bundle (build/ohif/, from tools/fetch_viewer.py) was built for `/`: index.html
 loads `/app.bundle.<hash>.js` and the chunks use `__webpack_require__.p = "/"`. Served at the
 root it needs no edit. Routes registered elsewhere (`/api/...`, `/dicom-web/...`, IID) win over
-the catch-all: aiohttp tries a path's longer prefixes first and `/{path:.*}` sits at `/`.
+the catch-all: aiohttp tries a path's longer prefixes first and `/{path:.*}` sits at `/`;
+it is also registered last (this module is the last of `server.ROUTE_MODULES`, the catch-all
+its last route), so a root-level route added later still comes before it.
 The catch-all still refuses `/api/` and `/dicom-web/` so a wrong method or a typo there gets
 JSON, never the viewer's index.html.
 
@@ -60,8 +62,7 @@ CONTENT_TYPES = {
     ".xml": "application/xml",
 }
 
-routes = web.RouteTableDef()
-fallback = web.RouteTableDef()  # added by HttpServer after every other route
+routes = web.RouteTableDef()  # the catch-all is its last route; viewer is the last module
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,8 @@ SITE_KEY: web.AppKey[ViewerSite] = web.AppKey("viewer_site", ViewerSite)
 
 
 def install(app: web.Application, http: HttpConfig) -> None:
-    """Attach the viewer to the app: its state, then the catch-all (call after other routes)."""
+    """Attach the viewer's state (folder, file list, headers) to the app."""
     app[SITE_KEY] = ViewerSite.from_config(http)
-    app.add_routes(fallback)
 
 
 @routes.get("/app-config.js")
@@ -161,7 +161,7 @@ async def app_config(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@fallback.get("/{path:.*}")
+@routes.get("/{path:.*}")  # keep last: registered after every other route
 @public
 async def static(request: web.Request) -> web.StreamResponse:
     site = request.app[SITE_KEY]
