@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import unquote
 
 import pydicom
 import pytest
@@ -187,6 +188,9 @@ def test_api_and_dicomweb_routes_keep_priority(viewer_node: NodeProcess) -> None
         reply = get(viewer_node, target)
         assert reply.status == 404 and reply.json()["status"] == 404, target
     assert get(viewer_node, "/.mekong-viewer.json").status == 404  # the fetch stamp
+    index = (DEFAULT_DIR / "index.html").read_bytes()
+    for target in ("/login", "/login?next=%2Fviewer", "/logout", "/callback"):  # not OHIF's OIDC
+        assert get(viewer_node, target).body != index, target
 
 
 # --- folder boundaries, configuration ----------------------------------------------------------
@@ -255,8 +259,13 @@ def test_viewer_files_are_public_but_iid_needs_images_read(node_factory, tmp_pat
     node = node_factory(trusted_loopback=False).start()  # no trusted LAN: nobody is signed in
     assert get(node, "/viewer?StudyInstanceUIDs=1.2.3").status == 200
     assert get(node, "/app-config.js").status == 200
-    reply = get(node, "/IHEInvokeImageDisplay?requestType=STUDY&studyUID=1.2.3")
+    iid = "/IHEInvokeImageDisplay?requestType=STUDY&studyUID=1.2.3"
+    reply = get(node, iid)
     assert reply.status == 401 and "sign in" in reply.json()["error"]
+    browser = get(node, iid, Accept="text/html,application/xhtml+xml")  # sign in, then back
+    assert browser.status == 302
+    location = browser.headers["Location"]
+    assert location.startswith("/login?next=") and unquote(location[12:]) == iid
     assert get(node, "/dicom-web/studies").status == 401
 
 

@@ -36,13 +36,13 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "build" / "ohif"
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 NOT_INSTALLED = "viewer not installed: run `make setup`"
-# First path segments OHIF's router answers: mode routes (`/viewer`, `/viewer/<source>`, ...),
-# its built-in pages and the OpenID Connect callbacks. The worklist is `/`.
+# First path segments OHIF's router answers: mode routes (`/viewer`, `/viewer/<source>`, ...)
+# and its built-in pages; the worklist is `/`. Not its OpenID Connect pages (`/login`,
+# `/logout`, `/callback`): OHIF's OIDC is not used, and `/login` is Mekong's sign-in page.
 SPA_ROUTES = frozenset(
     {
         "viewer", "basic", "basic-test", "dev", "dynamic-volume", "microscopy", "segmentation",
         "tmtv", "usAnnotation", "local", "localbasic", "notfoundserver", "notfoundstudy", "debug",
-        "login", "logout", "callback",
     }
 )  # fmt: skip
 RESERVED = frozenset({"api", "dicom-web"})
