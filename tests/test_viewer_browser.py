@@ -103,3 +103,29 @@ def test_mpeg4_video_plays(viewer_node, tmp_path: Path) -> None:  # type: ignore
         assert played["error"] is None
         assert played["duration"] == pytest.approx(2.0, abs=0.1)  # 50 frames at 25 fps
         assert played["t"] > 0.5, played
+
+
+def test_low_bandwidth_source_draws_lossy_frames(viewer_node) -> None:  # type: ignore[no-untyped-def]
+    node, studies = viewer_node
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, node)
+        frames: list[bytes] = []
+
+        def keep(response) -> None:  # type: ignore[no-untyped-def]
+            if "/dicom-web/lite/" in response.url and "/frames/" in response.url:
+                frames.append(response.body())
+
+        page.on("response", keep)
+        base = f"http://127.0.0.1:{node.http_port}"
+        page.goto(f"{base}/viewer/lite?StudyInstanceUIDs={studies['ct']}")
+        page.wait_for_function(f"document.body.innerText.includes('(1/{CT_SLICES})')",
+                               timeout=90_000)  # fmt: skip
+        canvas = page.wait_for_selector("canvas.cornerstone-canvas")
+        assert canvas is not None
+        page.wait_for_timeout(1500)
+        shot = Image.open(io.BytesIO(canvas.screenshot())).convert("L")
+        assert ImageStat.Stat(shot).var[0] > 100, "the viewport is blank"
+    assert frames, "no frame came through the low-bandwidth source"
+    assert b"transfer-syntax=1.2.840.10008.1.2.4.91" in frames[0][:300]
+    assert max(len(f) for f in frames) < 512 * 512 * 2 // 5  # far less than the native frame

@@ -29,6 +29,7 @@ from mekong.shared.dicomweb.dicomjson import (
     row_json,
     tag_hex,
 )
+from mekong.shared.dicomweb.lite import add_lite_routes
 from mekong.shared.dicomweb.params import checked_uid, int_param
 from mekong.shared.dicomweb.state import state
 from mekong.shared.http.auditing import record
@@ -208,3 +209,6 @@ def _warnings(search: Search, count: int) -> str:
     if count >= (search.query.limit or _MAX_RESULTS) == _MAX_RESULTS:
         notes.append(f'299 Mekong "Results limited to {_MAX_RESULTS}; narrow the query"')
     return ", ".join(notes)
+
+
+add_lite_routes(routes)

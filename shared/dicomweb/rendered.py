@@ -19,6 +19,7 @@ from mekong.shared.dicom.render import RenderOptions, render_frame
 from mekong.shared.dicom.transfer_syntaxes import VIDEO
 from mekong.shared.dicom.video import first_video_frame
 from mekong.shared.dicomweb.accept import choose
+from mekong.shared.dicomweb.lite import add_lite_routes
 from mekong.shared.dicomweb.params import frame_numbers
 from mekong.shared.dicomweb.retrieve import INSTANCE, SERIES, STUDY, selected
 from mekong.shared.dicomweb.state import LRU, Located, state
@@ -211,3 +212,6 @@ def _chunks(ranges: list[Range]) -> list[Range]:
         for offset, length in ranges
         for done in range(0, length, _CHUNK)
     ]
+
+
+add_lite_routes(routes)

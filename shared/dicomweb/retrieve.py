@@ -17,6 +17,7 @@ from mekong.shared.dicom.transcode import CannotTranscode, dataset_for
 from mekong.shared.dicom.transfer_syntaxes import VIDEO
 from mekong.shared.dicomweb.accept import EXPLICIT_LE, choose, multipart_syntax
 from mekong.shared.dicomweb.dicomjson import accepts_gzip
+from mekong.shared.dicomweb.lite import LOSSY_SYNTAX, add_lite_routes, is_lite, lossy_frame
 from mekong.shared.dicomweb.multipart import MultipartWriter, multipart_response
 from mekong.shared.dicomweb.params import frame_numbers, uid_param
 from mekong.shared.dicomweb.state import LRU, Located, state
@@ -126,6 +127,9 @@ async def frames(request: web.Request) -> web.Response:
         raise web.HTTPNotAcceptable(text="a video has no separate frames: GET its /rendered")
     numbers = frame_numbers(request.match_info["frames"], layout.count)
     syntax = multipart_syntax(request, _OCTETS, layout.transfer_syntax)
+    if is_lite(request) and syntax == layout.transfer_syntax:  # client takes any syntax
+        parts = [await lossy_frame(item, n) for n in numbers]
+        return multipart_response(parts, _OCTETS, f"{_OCTETS}; transfer-syntax={LOSSY_SYNTAX}")
     if syntax == layout.transfer_syntax or (
         syntax == EXPLICIT_LE and not layout.encapsulated
     ):  # native pixels are the same bytes in either little-endian syntax
@@ -179,3 +183,6 @@ def _bulk_value(item: Located, tag: int) -> tuple[bytes, str]:
     if tag not in ds:
         raise web.HTTPNotFound(text=f"instance {item.sop_uid} has no top-level ({tag:08X})")
     return bytes(ds[tag].value), syntax
+
+
+add_lite_routes(routes)
