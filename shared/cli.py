@@ -15,8 +15,8 @@ from pathlib import Path
 
 from mekong.shared import cli_security
 from mekong.shared.cli_support import with_index
-from mekong.shared.config import ConfigError, is_valid_ae_title, load_config
-from mekong.shared.db.index import RemoteAE
+from mekong.shared.config import ConfigError, load_config
+from mekong.shared.dimse.known_aes import remote_ae
 from mekong.shared.dimse.policy import SERVICES
 from mekong.shared.ris import cli as ris_cli
 
@@ -110,15 +110,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ae_add(args: argparse.Namespace) -> int:
-    if not is_valid_ae_title(args.title):
-        raise ConfigError(f"AE title must be 1-16 printable ASCII characters: {args.title!r}")
-    allow = frozenset(s.strip().lower() for s in args.allow.split(",") if s.strip())
-    unknown = allow - set(SERVICES)
-    if unknown:
-        raise ConfigError(f"--allow: unknown service(s) {', '.join(sorted(unknown))}")
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be 1..65535, got {args.port}")
-    ae = RemoteAE(args.title, args.host, args.port, allow, args.fuzzy, args.description)
+    try:
+        ae = remote_ae(args.title, args.host, args.port, args.allow, args.fuzzy, args.description)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     asyncio.run(with_index(args.data, lambda index: index.save_remote_ae(ae)))
     print(f"{ae.title} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}")
     return 0

@@ -42,8 +42,12 @@ async def open_session(engine: AsyncEngine, user_id: int, remote: str) -> tuple[
     return cookie, csrf
 
 
-async def find_session(engine: AsyncEngine, cookie: str, idle_seconds: float) -> Session | None:
-    """The live session of a cookie; an idle one is deleted (automatic logout, QOS-1.4)."""
+async def find_session(
+    engine: AsyncEngine, cookie: str, idle_seconds: float, touch: bool = True
+) -> Session | None:
+    """The live session of a cookie; an idle one is deleted (automatic logout, QOS-1.4).
+
+    ``touch=False`` (a page polling in the background) does not count as activity."""
     key, now = _key(cookie), time.time()
     async with engine.connect() as conn:
         row = (await conn.execute(select(session).where(session.c.id == key))).first()
@@ -52,7 +56,7 @@ async def find_session(engine: AsyncEngine, cookie: str, idle_seconds: float) ->
     if now - row.last_seen > idle_seconds:
         await close_session(engine, cookie)
         return None
-    if now - row.last_seen > _TOUCH_EVERY:
+    if touch and now - row.last_seen > _TOUCH_EVERY:
         async with engine.begin() as conn:
             await conn.execute(update(session).where(session.c.id == key).values(last_seen=now))
     return Session(key, row.user_fk, row.csrf, row.last_seen)

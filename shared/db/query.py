@@ -32,6 +32,7 @@ class Query:
     limit: int | None = None
     offset: int = 0
     with_digest: bool = False  # add "_digest": one instance's blob per row (sequence keys)
+    newest_first: bool = False  # rows in reverse order of arrival (the console's lists)
 
 
 def build_select(query: Query, returned: list[str], dialect: str = "sqlite") -> Select:
@@ -46,7 +47,8 @@ def build_select(query: Query, returned: list[str], dialect: str = "sqlite") -> 
     ]
     if conditions:
         statement = statement.where(and_(*conditions))
-    statement = statement.order_by(_order_column(query.level))
+    order = _order_column(query.level)
+    statement = statement.order_by(order.desc() if query.newest_first else order)
     if query.limit is not None:
         statement = statement.limit(query.limit)
     if query.offset:

@@ -3,7 +3,8 @@
 Credentials: the session cookie (browsers; state changes need the ``X-CSRF-Token`` header of
 the session) or ``Authorization: Bearer <API token>`` (integrations). A trusted LAN may be
 given a role for requests without credentials (``auth.anonymous_*``). A handler declares its
-permission with ``@requires`` or ``@public``; one that declares neither is refused.
+permission with ``@requires`` or ``@public``; one that declares neither is refused. A request
+marked ``X-Background: 1`` (a console page refreshing itself) does not keep its session alive.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mekong.shared.http.keys import node as node_of
 
 log = logging.getLogger(__name__)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+BACKGROUND = "X-Background"  # "1": automatic refresh, not user activity (idle timeout)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ async def authenticate(request: web.Request) -> Principal | None:
     cookie = request.cookies.get(sessions.COOKIE)
     if cookie:
         idle = node.config.auth.idle_minutes * 60
-        session = await sessions.find_session(engine, cookie, idle)
+        touch = request.headers.get(BACKGROUND) != "1"
+        session = await sessions.find_session(engine, cookie, idle, touch)
         account = await account_by_id(engine, session.user_id) if session else None
         if session and account and not account.disabled and not account.account_expired:
             pending = bool(account.pending_step(node.config.auth))

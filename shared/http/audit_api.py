@@ -21,7 +21,7 @@ _FILTERS = ("actor", "action", "outcome", "patient_id", "object")
 @routes.get("/api/audit")
 @requires(Permission.AUDIT_READ)
 async def search(request: web.Request) -> web.Response:
-    events = await _events(request)
+    events = await find_events(request)
     record(request, "audit.read", detail={"returned": len(events)})
     return web.json_response(events)
 
@@ -41,13 +41,14 @@ async def verify(request: web.Request) -> web.Response:
 @requires(Permission.AUDIT_READ)
 async def export_dicom(request: web.Request) -> web.Response:
     """The events as DICOM PS3.15 A.5 audit messages (one XML document per event, wrapped)."""
-    events = await _events(request)
+    events = await find_events(request)
     record(request, "audit.export", detail={"returned": len(events)})
     source = keys.node(request).config.dicom.ae_title
     return web.Response(text=export.audit_messages(events, source), content_type="application/xml")
 
 
-async def _events(request: web.Request) -> list[dict]:
+async def find_events(request: web.Request) -> list[dict]:
+    """Events matching the query parameters (the API's and the console's), newest first."""
     await keys.audit(request).flush()
     query = request.query
     statement = select(audit_event).order_by(audit_event.c.id.desc())

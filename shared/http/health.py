@@ -1,6 +1,7 @@
 """GET /api/health: mode, version, component states, disk, index counts, server facts.
 
 Requirements: RIS-2.1 (operating status), RIS-2.6 (date/time, RAM, server information).
+:func:`snapshot` is also what the console's system status page shows.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ import os
 import platform
 import shutil
 import time
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from mekong.shared.auth.roles import public
 from mekong.shared.http import keys
+
+if TYPE_CHECKING:
+    from mekong.shared.node import Node
 
 routes = web.RouteTableDef()
 
@@ -21,22 +26,24 @@ routes = web.RouteTableDef()
 @routes.get("/api/health")
 @public
 async def health(request: web.Request) -> web.Response:
-    node = keys.node(request)
+    return web.json_response(await snapshot(keys.node(request)))
+
+
+async def snapshot(node: Node) -> dict[str, Any]:
+    """The node's state now: components, disk, index counts, server facts."""
     assert node.index is not None
     disk = shutil.disk_usage(node.config.data_dir)
     states = node.component_states()
-    return web.json_response(
-        {
-            "status": "ok" if all(s == "running" for s in states.values()) else "degraded",
-            "mode": node.config.mode,
-            "version": node.version,
-            "ae_title": node.config.dicom.ae_title,
-            "components": states,
-            "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
-            "index": await node.index.counts(),
-            "server": _server_facts(node.started_at),
-        }
-    )
+    return {
+        "status": "ok" if all(s == "running" for s in states.values()) else "degraded",
+        "mode": node.config.mode,
+        "version": node.version,
+        "ae_title": node.config.dicom.ae_title,
+        "components": states,
+        "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
+        "index": await node.index.counts(),
+        "server": _server_facts(node.started_at),
+    }
 
 
 def _server_facts(started_at: float) -> dict[str, object]:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from mekong.shared import console
 from mekong.shared.dicomweb import qido, rendered, retrieve, stow, wado_uri
 from mekong.shared.dicomweb.state import STATE_KEY, DicomwebState
 from mekong.shared.http import (
     admin,
+    aes,
     audit_api,
     auth,
     health,
@@ -36,8 +38,8 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 # viewer stays last: its catch-all /{path:.*} must be registered after every other route
 ROUTE_MODULES = (
-    health, openapi, auth, users, admin, audit_api, mobile, orders, hl7log,
-    qido, retrieve, rendered, stow, wado_uri, iid, viewer,
+    health, openapi, auth, users, admin, aes, audit_api, mobile, orders, hl7log,
+    qido, retrieve, rendered, stow, wado_uri, iid, *console.ROUTE_MODULES, viewer,
 )  # fmt: skip
 
 
@@ -52,6 +54,7 @@ class HttpServer:
         self.app[STATE_KEY] = DicomwebState(node.index, node.blobs, node.archive)
         for module in ROUTE_MODULES:
             self.app.add_routes(module.routes)
+        console.install(self.app)
         viewer.install(self.app, node.config.http)
         self._runner: web.AppRunner | None = None
         self.state = "stopped"
