@@ -9,7 +9,7 @@ APT_TEST := dcmtk dicom3tools chromium ffmpeg
 APT_BENCH := orthanc
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test lint bench lock clean
+.PHONY: run test setup setup-test lint bench lock messages clean
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -47,6 +47,15 @@ bench: setup-test
 # Re-pin every dependency after changing pyproject.toml.
 lock: setup
 	$(BIN)/pip freeze --exclude-editable | grep -v '^mekong' > requirements.lock
+
+# Console strings: extract from the code and templates, add new ones to both catalogs
+# (shared/console/locales/{vi,en}); then translate the empty Vietnamese entries.
+CONSOLE := shared/console
+messages: setup
+	$(BIN)/pybabel extract -F $(CONSOLE)/babel.cfg -k N_ --no-location --sort-output \
+		--project Mekong --omit-header -o $(CONSOLE)/locales/messages.pot $(CONSOLE)
+	for lang in vi en; do $(BIN)/pybabel update --no-fuzzy-matching --no-wrap \
+		-i $(CONSOLE)/locales/messages.pot -d $(CONSOLE)/locales -l $$lang; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build/ohif

@@ -7,10 +7,12 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from babel import Locale
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from babel.units import format_unit
@@ -22,6 +24,7 @@ from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
 
 TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGE_NAMES = {code: Locale.parse(code).display_name for code in i18n.LANGUAGES}  # autonyms
 
 
 def setup(app: web.Application) -> None:
@@ -32,7 +35,8 @@ def setup(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
         filters={"when": when, "day": day, "size": size, "duration": duration,
-                 "number": number, "person": person, "dicom_date": dicom_date},
+                 "number": number, "person": person, "dicom_date": dicom_date,
+                 "path_part": path_part},
     )  # fmt: skip
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 
@@ -48,6 +52,7 @@ def page(
     base = {
         "lang": language,
         "languages": i18n.LANGUAGES,
+        "language_names": LANGUAGE_NAMES,
         "user": principal,
         "menu": menu.grouped(role) if principal and not principal.must_change else [],
         "csrf": principal.session.csrf if principal and principal.session else "",
@@ -98,3 +103,8 @@ def number(value: float, digits: int = 2) -> str:
 def person(name: str | None) -> str:
     """A DICOM person name as people write it: 'Nguyễn^Văn' → 'Nguyễn Văn'."""
     return " ".join((name or "").replace("=", " ").replace("^", " ").split())
+
+
+def path_part(text: str) -> str:
+    """One URL path segment (an AE title may hold a space or a slash)."""
+    return quote(text, safe="")
