@@ -25,8 +25,9 @@ def remote_ae(
     unknown = services - set(SERVICES)
     if unknown:
         raise ValueError(f"allow: unknown service(s) {', '.join(sorted(unknown))}")
-    if not host.strip() or len(host) > 255 or any(c.isspace() for c in host):
+    host = host.strip()
+    if not host or len(host) > 255 or any(c.isspace() for c in host):
         raise ValueError(f"host must be a host name or an IP address: {host!r}")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535, got {port!r}")
-    return RemoteAE(title, host.strip(), port, services, bool(fuzzy_find), description[:256])
+    return RemoteAE(title, host, port, services, bool(fuzzy_find), description[:256])
