@@ -21,7 +21,7 @@ from tests.nodeproc import NodeProcess
 SAMPLE = {  # a harmless value for each path parameter
     "study": "1.2.3", "series": "1.2.3.4", "instance": "1.2.3.4.5", "frames": "1",
     "tag": "7FE00010", "username": "nobody", "name": "nobody", "path": "x",
-    "accession": "ACC-NONE", "patient_id": "NOBODY", "id": "1",
+    "accession": "ACC-NONE", "patient_id": "NOBODY", "id": "1", "title": "NOBODY",
 }  # fmt: skip
 
 

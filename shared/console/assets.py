@@ -38,7 +38,7 @@ async def asset(request: web.Request) -> web.FileResponse:
 @public
 async def choose_language(request: web.Request) -> web.Response:
     """``/lang?set=en&next=/studies``: remember the language in a cookie and go back."""
-    response = web.HTTPFound(local_path(request.query.get("next")))
+    response = web.HTTPFound(local_path(request.query.get("next"), "/login"))
     language = request.query.get("set", "")
     if language in LANGUAGES:
         response.set_cookie(COOKIE, language, max_age=365 * 86400, path="/", samesite="Lax",

@@ -3,7 +3,8 @@
 Every ``/api/`` route appears with its method, the first line of its handler's docstring (or
 its name) as summary, the permission it needs (``x-permission``) and the JSON error answers;
 request bodies and answers known in detail are described in ``DETAILS`` (``responses_extra`` /
-``parameters_extra`` add to the generic ones; RIS routes in ``openapi_ris``). Nothing can drift:
+``parameters_extra`` add to the generic ones; RIS routes in ``openapi_ris``, the console's
+administration routes in ``openapi_admin``). Nothing can drift:
 a new route shows up by itself. DICOMweb (``/dicom-web/``) is PS3.18, described in
 docs/conformance.md.
 """
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from mekong.shared import __version__
 from mekong.shared.auth.roles import PUBLIC, permission_of, public
-from mekong.shared.http import openapi_ris
+from mekong.shared.http import openapi_admin, openapi_ris
 
 routes = web.RouteTableDef()
 
@@ -101,8 +102,9 @@ DETAILS: dict[str, dict[str, Any]] = {
     "PUT /api/admin/log-level": {"requestBody": _body(_LEVEL)},
 }
 DETAILS.update(openapi_ris.DETAILS)
+DETAILS.update(openapi_admin.DETAILS)
 SCHEMAS = {"Error": _ERROR, "LogLevel": _LEVEL, "Health": _HEALTH, "Login": _LOGIN,
-           **openapi_ris.SCHEMAS}  # fmt: skip
+           **openapi_ris.SCHEMAS, **openapi_admin.SCHEMAS}  # fmt: skip
 
 
 def build_spec(app: web.Application) -> dict:
