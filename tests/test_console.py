@@ -129,10 +129,10 @@ def test_technician_signs_in_finds_a_study_switches_language_and_signs_out(
         assert page.inner_text("#studies tbody") == "Không có ca chụp nào phù hợp."
 
         page.click("#lang")
-        page.wait_for_function("document.documentElement.lang === 'en'")
+        page.wait_for_function("() => document.documentElement.lang === 'en'")
         assert page.inner_text("h1") == "Studies" and "name=tran" in page.url
         page.click("#lang")
-        page.wait_for_function("document.documentElement.lang === 'vi'")
+        page.wait_for_function("() => document.documentElement.lang === 'vi'")
         assert page.inner_text("h1") == "Ca chụp"
 
         page.click("#logout")
@@ -261,9 +261,51 @@ def test_admin_enrols_a_second_factor_manages_users_and_tests_aes(
         page.select_option("#log-level select[name=level]", "DEBUG")
         page.click("#log-level button[type=submit]")
         page.wait_for_function(
-            "document.querySelector('#lines').innerText.includes('log level set to DEBUG')"
+            "() => document.querySelector('#lines').innerText.includes('log level set to DEBUG')"
         )
+
+        page.click("#logout")  # the second factor is asked for at the next sign-in
+        page.wait_for_url("**/login")
+        _sign_in(page, console, "quantri", STRONG)
+        page.wait_for_selector("#totp-row:not([hidden])")
+        page.fill("#login input[name=totp]", totp.code(secret))
+        page.click("#login button[type=submit]")
+        page.wait_for_url(f"{console.url}/studies")
         assert not problems, problems
     with db(console) as conn:
         echoes = conn.execute("SELECT object, outcome FROM audit_event WHERE action = 'aes.echo'")
         assert sorted(echoes.fetchall()) == [("CLOSED", "failure"), ("STORESCP", "success")]
+
+
+def test_sixth_sign_in_attempt_shows_the_challenge(console: NodeProcess) -> None:
+    signed_in(console, "ktv_dung", "technician")
+    with chromium() as engine:
+        page = engine.new_page(viewport=TABLET)
+        page.goto(f"{console.url}/login")
+        for attempt in range(6):
+            with page.expect_response("**/api/auth/login"):
+                _sign_in(page, console, "ktv_dung", f"Wrong-Password-{attempt}")
+        page.wait_for_selector("#challenge:not([hidden])")
+        assert page.get_attribute("#challenge-image", "src").startswith("data:image/png;base64,")
+        assert "ký tự trong hình" in page.inner_text("#login .result")
+
+
+def test_auditor_searches_the_trail_and_checks_the_chain(console: NodeProcess) -> None:
+    signed_in(console, "kiemtra_binh", "auditor")
+    with chromium() as engine:
+        page = engine.new_page(viewport=TABLET)
+        problems = _csp_watch(page)
+        page.goto(f"{console.url}/audit")
+        page.wait_for_url(re.compile(r"/login\?next=(/|%2F)audit$"))
+        _sign_in(page, console, "kiemtra_binh", STRONG)
+        page.wait_for_url(f"{console.url}/audit")
+        page.fill("form.search input[name=actor]", "kiemtra_binh")
+        page.select_option("form.search select[name=outcome]", "success")
+        page.click("form.search button[type=submit]")
+        page.wait_for_url("**actor=kiemtra_binh**")
+        assert "login" in page.inner_text("#events tbody")
+        assert "actor=kiemtra_binh" in (page.get_attribute("#export", "href") or "")
+        page.click("#verify")
+        page.wait_for_selector(".row .result.ok")
+        assert "intact" in page.inner_text(".row .result")
+        assert not problems, problems
