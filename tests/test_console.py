@@ -309,3 +309,17 @@ def test_auditor_searches_the_trail_and_checks_the_chain(console: NodeProcess) -
         page.wait_for_selector(".row .result.ok")
         assert "intact" in page.inner_text(".row .result")
         assert not problems, problems
+
+
+def test_openapi_describes_the_admin_routes(console: NodeProcess) -> None:
+    spec = requests.get(f"{console.url}/api/openapi.json", timeout=30).json()
+    echo = spec["paths"]["/api/admin/aes/{title}/echo"]["post"]
+    assert echo["x-permission"] == "system.configure"
+    assert echo["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EchoResult"
+    }
+    assert "requestBody" in spec["paths"]["/api/admin/aes/{title}"]["put"]
+    assert spec["paths"]["/api/admin/logs"]["get"]["x-permission"] == "system.read"
+    assert not any(path.startswith(("/admin", "/studies", "/login")) for path in spec["paths"])
+    for name in ("RemoteAE", "EchoResult", "LogLine"):
+        assert name in spec["components"]["schemas"]
