@@ -19,12 +19,15 @@ FIELDS = ("actor", "action", "outcome", "patient_id", "since", "until")
 @routes.get("/audit")
 @requires(Permission.AUDIT_READ)
 async def audit_page(request: web.Request) -> web.Response:
-    chosen = {name: request.query.get(name, "").strip() for name in FIELDS}
+    chosen = {name: request.query.get(name, "").strip()[:128] for name in FIELDS}
+    filters = {k: v for k, v in chosen.items() if v}
+    if len(filters.get("until", "")) == 10:  # a day: up to its end
+        filters["until"] += "T23:59:59"
     try:
-        events, error = await find_events(request), ""
+        events, error = await find_events(request, filters), ""
     except web.HTTPBadRequest as exc:
         events, error = [], exc.text or ""
     record(request, "audit.read", detail={"returned": len(events), "via": "console"})
-    export = "/api/audit/export?" + urlencode({k: v for k, v in chosen.items() if v})
+    export = "/api/audit/export?" + urlencode(filters)
     return page(request, "audit.html", {"chosen": chosen, "events": events, "error": error,
                                         "export": export})  # fmt: skip

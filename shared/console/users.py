@@ -4,6 +4,7 @@ here; every change goes through ``/api/users`` and ``/api/tokens`` from the page
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mekong.shared.auth import accounts, tokens
 from mekong.shared.auth.roles import Permission, Role, requires
@@ -41,5 +42,7 @@ async def _tokens(request: web.Request) -> dict[str, object]:
     return {"tokens": await tokens.list_tokens(_engine(request)), "roles": ROLES}
 
 
-def _engine(request: web.Request):  # type: ignore[no-untyped-def]
-    return keys.node(request).index.engine  # type: ignore[union-attr]
+def _engine(request: web.Request) -> AsyncEngine:
+    index = keys.node(request).index
+    assert index is not None
+    return index.engine

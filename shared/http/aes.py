@@ -10,7 +10,7 @@ from aiohttp import web
 
 from mekong.shared.audit.trail import FAILURE, SUCCESS
 from mekong.shared.auth.roles import Permission, requires
-from mekong.shared.db.index import RemoteAE
+from mekong.shared.db.index import Index, RemoteAE
 from mekong.shared.dimse.echo import echo
 from mekong.shared.dimse.known_aes import remote_ae
 from mekong.shared.http import keys
@@ -77,7 +77,7 @@ async def echo_ae(request: web.Request) -> web.Response:
     return web.json_response(result.as_json())
 
 
-def _index(request: web.Request):  # type: ignore[no-untyped-def]
+def _index(request: web.Request) -> Index:
     index = keys.node(request).index
     assert index is not None
     return index

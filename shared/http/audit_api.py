@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 from sqlalchemy import select
@@ -47,10 +48,10 @@ async def export_dicom(request: web.Request) -> web.Response:
     return web.Response(text=export.audit_messages(events, source), content_type="application/xml")
 
 
-async def find_events(request: web.Request) -> list[dict]:
-    """Events matching the query parameters (the API's and the console's), newest first."""
+async def find_events(request: web.Request, query: Mapping[str, str] | None = None) -> list[dict]:
+    """Events matching the filters (by default the request's query parameters), newest first."""
     await keys.audit(request).flush()
-    query = request.query
+    query = request.query if query is None else query
     statement = select(audit_event).order_by(audit_event.c.id.desc())
     for name in _FILTERS:
         if query.get(name):
