@@ -66,10 +66,10 @@ def page(
     return response
 
 
-def when(seconds: float | None) -> str:
+def when(seconds: float | None, style: str = "short") -> str:
     if seconds is None:
         return ""
-    return format_datetime(dt.datetime.fromtimestamp(seconds), "short", locale=i18n.current())
+    return format_datetime(dt.datetime.fromtimestamp(seconds), style, locale=i18n.current())
 
 
 def day(seconds: float | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,17 @@ SECRET_KEY = re.compile(r"(pass(word|phrase)?|secret|token|private|credential|_k
 @routes.get("/admin/status")
 @requires(Permission.SYSTEM_READ)
 async def status(request: web.Request) -> web.Response:
-    return page(request, "status.html", {"health": await snapshot(keys.node(request))})
+    return page(request, "status.html", await _status(request))
 
 
 @routes.get("/admin/status/panel")
 @requires(Permission.SYSTEM_READ)
 async def status_panel(request: web.Request) -> web.Response:
-    return page(request, "status_panel.html", {"health": await snapshot(keys.node(request))})
+    return page(request, "status_panel.html", await _status(request))
+
+
+async def _status(request: web.Request) -> dict[str, Any]:
+    return {"health": await snapshot(keys.node(request)), "now": time.time()}
 
 
 @routes.get("/admin/config")
