@@ -11,7 +11,7 @@ import pytest
 from mekong.shared import logs
 from mekong.shared.auth.roles import Role
 from mekong.shared.config import NodeConfig
-from mekong.shared.console import menu
+from mekong.shared.console import formats, i18n, menu
 from mekong.shared.console.assets import local_path
 from mekong.shared.console.headers import security_headers
 from mekong.shared.console.system import HIDDEN, effective
@@ -134,3 +134,16 @@ def test_echo_to_a_closed_port_says_so() -> None:
     result = echo("MEKONG", "NOBODY", "127.0.0.1", free_port(), timeout=2)
     assert not result.ok and result.status is None
     assert "connection refused" in result.error
+
+
+def test_values_are_written_in_the_page_language() -> None:
+    i18n.activate("vi")
+    assert formats.person("Nguyễn^Thị Hồng Nhung") == "Nguyễn Thị Hồng Nhung"
+    assert formats.dicom_date("20240115") == "15/1/24"
+    assert formats.dicom_date("2024") == "2024"  # not a full date: shown as stored
+    assert formats.size(3 * 1024**3) == "3 GB"
+    assert formats.number(1.25) == "1,25"
+    i18n.activate("en")
+    assert formats.dicom_date("20240115") == "1/15/24"
+    assert formats.number(1.25) == "1.25"
+    assert formats.path_part("CT 1/A") == "CT%201%2FA"

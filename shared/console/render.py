@@ -3,22 +3,18 @@ page gets (user, menu, language, CSRF token) and the security headers."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_timedelta
-from babel.numbers import format_decimal
-from babel.units import format_unit
 
 from mekong.shared.auth.roles import Permission, allowed
 from mekong.shared.console import i18n, menu
+from mekong.shared.console.formats import FILTERS
 from mekong.shared.console.headers import security_headers
 from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
@@ -34,10 +30,8 @@ def setup(app: web.Application) -> None:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
-        filters={"when": when, "day": day, "size": size, "duration": duration,
-                 "number": number, "person": person, "dicom_date": dicom_date,
-                 "path_part": path_part},
-    )  # fmt: skip
+        filters=FILTERS,
+    )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 
@@ -64,47 +58,3 @@ def page(
     )
     response.headers.update(security_headers(keys.node(request).config.http.frame_ancestors))
     return response
-
-
-def when(seconds: float | None, style: str = "short") -> str:
-    if seconds is None:
-        return ""
-    return format_datetime(dt.datetime.fromtimestamp(seconds), style, locale=i18n.current())
-
-
-def day(seconds: float | None) -> str:
-    """An input[type=date] value."""
-    return dt.date.fromtimestamp(seconds).isoformat() if seconds else ""
-
-
-def dicom_date(value: str | None) -> str:
-    try:
-        return format_date(dt.datetime.strptime(value or "", "%Y%m%d"), "short",
-                           locale=i18n.current())  # fmt: skip
-    except ValueError:
-        return value or ""
-
-
-def size(count: int | None) -> str:
-    if count is None:
-        return ""
-    return format_unit(round(count / 1024**3, 1), "digital-gigabyte", length="short",
-                       locale=i18n.current())  # fmt: skip
-
-
-def duration(seconds: float) -> str:
-    return format_timedelta(seconds, threshold=2, locale=i18n.current())
-
-
-def number(value: float, digits: int = 2) -> str:
-    return format_decimal(round(value, digits), locale=i18n.current())
-
-
-def person(name: str | None) -> str:
-    """A DICOM person name as people write it: 'Nguyễn^Văn' → 'Nguyễn Văn'."""
-    return " ".join((name or "").replace("=", " ").replace("^", " ").split())
-
-
-def path_part(text: str) -> str:
-    """One URL path segment (an AE title may hold a space or a slash)."""
-    return quote(text, safe="")
