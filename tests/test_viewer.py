@@ -122,7 +122,6 @@ def test_app_config_is_gzipped_and_revalidated(viewer_node: NodeProcess) -> None
     [
         "/viewer?StudyInstanceUIDs=1.2.3",
         "/viewer/lite?StudyInstanceUIDs=1.2.3,1.2.4",
-        "/",
         "/segmentation",
         "/tmtv?StudyInstanceUIDs=1.2.3",
         "/microscopy",
@@ -248,7 +247,7 @@ def test_frame_ancestors_from_config(node_factory, fake_viewer: Path) -> None:
 def test_missing_viewer_answers_503_and_the_node_runs(node_factory, tmp_path: Path) -> None:
     config = write_config(tmp_path / "node.toml", viewer_dir=str(tmp_path / "no-viewer"))
     node = node_factory(extra_args=config).start()
-    for target in ("/viewer?StudyInstanceUIDs=1.2.3", "/", "/segmentation"):
+    for target in ("/viewer?StudyInstanceUIDs=1.2.3", "/segmentation"):
         reply = get(node, target)
         assert reply.status == 503
         assert reply.json()["error"] == "viewer not installed: run `make setup`"

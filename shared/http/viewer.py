@@ -37,8 +37,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 NOT_INSTALLED = "viewer not installed: run `make setup`"
 # First path segments OHIF's router answers: mode routes (`/viewer`, `/viewer/<source>`, ...)
-# and its built-in pages; the worklist is `/`. Not its OpenID Connect pages (`/login`,
-# `/logout`, `/callback`): OHIF's OIDC is not used, and `/login` is Mekong's sign-in page.
+# and its built-in pages. Not its worklist `/`, which is the console's home (the console's
+# studies page is the worklist), nor its OpenID Connect pages (`/login`, `/logout`,
+# `/callback`): OHIF's OIDC is not used, and `/login` is Mekong's sign-in page.
 SPA_ROUTES = frozenset(
     {
         "viewer", "basic", "basic-test", "dev", "dynamic-volume", "microscopy", "segmentation",
