@@ -93,7 +93,8 @@ def test_app_config_points_at_the_node_dicomweb(viewer_node: NodeProcess) -> Non
     for name in ("pacs", "lite"):
         source = sources[name]
         for root in ("qidoRoot", "wadoRoot", "wadoUriRoot", "stowRoot"):
-            assert source[root] == "/dicom-web"
+            lossy = name == "lite" and root == "wadoRoot"  # frames as lossy JPEG 2000
+            assert source[root] == ("/dicom-web/lite" if lossy else "/dicom-web")
         assert source["qidoSupportsIncludeField"] is True
         assert source["imageRendering"] == "wadors"
         assert source["thumbnailRendering"] == "thumbnail"
