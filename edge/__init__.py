@@ -6,4 +6,8 @@ from typing import Any
 
 
 def register(node: Any) -> None:
-    """Add the edge-only components to ``node``. None yet beyond the shared archive."""
+    """Add the edge-only components to ``node``: the uplink when ``[uplink] url`` is set."""
+    if node.config.uplink.enabled:
+        from mekong.edge.uplink.register import register_uplink
+
+        register_uplink(node)

@@ -44,6 +44,7 @@ class StoreResult:
     message: str = ""
     study_uid: str = ""
     patient_id: str = ""
+    digest: str = ""  # SHA-256 of the stored bytes (for a duplicate: of the copy kept)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +120,7 @@ class Archive:
         return StoreResult(
             record.sop_uid, record.sop_class_uid, outcome=result.outcome,
             study_uid=record.study_uid, patient_id=record.patient_id,
+            digest=result.stored_digest or blob.digest,
         )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mekong.shared.auth.roles import Role
 
@@ -81,6 +82,27 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class UplinkConfig:
+    """Edge → hub store-and-forward (PACS-19, PACS-7.1, QOS-3); off while ``url`` is empty."""
+
+    url: str = ""  # DICOMweb base of the destination, e.g. https://hub:8080/dicom-web
+    token: str = ""  # API token at the destination, sent as 'Authorization: Bearer'
+    destination: str = "hub"  # name of this destination in the outbox
+    batch_size: int = 50  # instances per STOW-RS request
+    batch_bytes: int = 32 * 1024 * 1024  # and at most this many bytes (one bigger goes alone)
+    max_attempts: int = 5  # permanent failures (4xx, refused part) before the dead-letter list
+    backoff_base: float = 1.0  # seconds; doubled per consecutive failure, with jitter
+    backoff_max: float = 300.0
+    bandwidth: int = 0  # bytes/s cap on uploads; 0 = unlimited
+    timeout: float = 300.0  # seconds per request
+    poll_interval: float = 1.0  # seconds between looks for newly stored instances
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -91,6 +113,7 @@ class NodeConfig:
     hl7: Hl7Config = field(default_factory=Hl7Config)
     auth: AuthConfig = field(default_factory=AuthConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)
 
     @property
     def index_path(self) -> Path:
@@ -103,7 +126,7 @@ class NodeConfig:
 
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
-    "tls": TlsConfig,
+    "tls": TlsConfig, "uplink": UplinkConfig,
 }  # fmt: skip
 
 
@@ -228,6 +251,7 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
     _validate_auth(config.auth)
     _validate_tls(config)
+    _validate_uplink(config.uplink)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
@@ -269,6 +293,31 @@ def _validate_tls(config: NodeConfig) -> None:
             raise ConfigError(f"{key}: no such file {value!r} (make one: mekong tls self-signed)")
     if config.dicom.tls_port and not tls.enabled:
         raise ConfigError("dicom.tls_port needs tls.cert and tls.key")
+
+
+def _validate_uplink(uplink: UplinkConfig) -> None:
+    if not uplink.enabled:
+        return
+    parsed = urlsplit(uplink.url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"uplink.url must be an http(s) URL, got {uplink.url!r}")
+    if not uplink.token.strip():
+        raise ConfigError(
+            "uplink.token is needed with uplink.url (mekong token create … --data HUB)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", uplink.destination):
+        raise ConfigError(f"uplink.destination must be 1-64 of A-Z a-z 0-9 _ . -, got "
+                          f"{uplink.destination!r}")  # fmt: skip
+    for key, value in (("batch_size", uplink.batch_size), ("batch_bytes", uplink.batch_bytes),
+                       ("max_attempts", uplink.max_attempts), ("timeout", uplink.timeout),
+                       ("backoff_base", uplink.backoff_base),
+                       ("poll_interval", uplink.poll_interval)):  # fmt: skip
+        if value <= 0:
+            raise ConfigError(f"uplink.{key} must be > 0, got {value}")
+    if uplink.backoff_max < uplink.backoff_base:
+        raise ConfigError("uplink.backoff_max must be >= uplink.backoff_base")
+    if uplink.bandwidth < 0:
+        raise ConfigError(f"uplink.bandwidth must be >= 0 (0 = unlimited), got {uplink.bandwidth}")
 
 
 def is_valid_ae_title(title: str) -> bool:

@@ -12,7 +12,8 @@ import importlib
 import logging
 import signal
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from mekong.shared import __version__
 from mekong.shared.archive import Archive
@@ -51,6 +52,8 @@ class Node:
         self.policy: AePolicy | None = None
         self.http: HttpServer | None = None
         self.audit: AuditLog | None = None
+        # extra sections of GET /api/health that mode code adds (e.g. the edge's "uplink")
+        self.health_sections: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self._stop = asyncio.Event()
 
     async def open(self) -> None:

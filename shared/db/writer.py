@@ -87,6 +87,7 @@ class Submission:
 class WriteResult:
     outcome: Outcome
     unreferenced_digest: str | None = None  # blob this commit left without a row
+    stored_digest: str = ""  # SHA-256 of the bytes the index now holds for this SOP UID
 
 
 _Item = tuple[Submission, "Future[WriteResult]"]
@@ -210,7 +211,7 @@ class IndexWriter:
         series_fk, study_fk = self._file(conn, rec)
         conn.execute(_INSERT_INSTANCE, {**_instance_values(sub), "series_fk": series_fk})
         self._count(conn, series_fk, study_fk, +1)
-        return WriteResult(Outcome.STORED)
+        return WriteResult(Outcome.STORED, stored_digest=sub.digest)
 
     def _file(self, conn: Connection, rec: InstanceRecord) -> tuple[int, int]:
         """Upsert the patient and study, find or create the series: (series id, its study id)."""
@@ -233,14 +234,16 @@ class IndexWriter:
     ) -> WriteResult:
         if old_digest == sub.digest:
             log.info("identical duplicate of %s accepted", sub.record.sop_uid)
-            return WriteResult(Outcome.IDENTICAL_DUPLICATE)
+            return WriteResult(Outcome.IDENTICAL_DUPLICATE, stored_digest=sub.digest)
         action = "replaced" if self._replace else "first kept"
         log.warning(
             "duplicate SOP Instance UID %s with different content from %s: %s",
             sub.record.sop_uid, sub.calling_ae or "?", action,
         )  # fmt: skip
         if not self._replace:
-            return WriteResult(Outcome.KEPT_FIRST, unreferenced_digest=sub.digest)
+            return WriteResult(
+                Outcome.KEPT_FIRST, unreferenced_digest=sub.digest, stored_digest=old_digest
+            )
         # The new version's header wins everywhere, its series and study included.
         old_series_fk, old_study_fk = conn.execute(
             select(t.instance.c.series_fk, t.series.c.study_fk)
@@ -253,7 +256,9 @@ class IndexWriter:
         if series_fk != old_series_fk:
             self._count(conn, old_series_fk, old_study_fk, -1)
             self._count(conn, series_fk, study_fk, +1)
-        return WriteResult(Outcome.REPLACED, unreferenced_digest=old_digest)
+        return WriteResult(
+            Outcome.REPLACED, unreferenced_digest=old_digest, stored_digest=sub.digest
+        )
 
     def _upsert_patient(self, conn: Connection, rec: InstanceRecord) -> int:
         values = {

@@ -3,6 +3,13 @@
 Every part is stored through the same :class:`Archive` path as C-STORE, so a 200 means every
 instance is on disk and in the index. The whole body is read and checked as multipart before
 anything is stored: a broken body stores nothing.
+
+Digest confirmation (PACS-19, PACS-7.1): each item of Referenced SOP Sequence (0008,1199) also
+carries the SHA-256 of the bytes the archive now holds for that SOP Instance UID, in a private
+element: creator (0009,0010) = ``MEKONG 1.0``, digest (0009,1001) LO, 64 hex digits. An edge
+uplink marks an instance replicated only when this equals its own digest. For an instance
+already held with other content (``duplicate_policy = keep_first``) it is the kept copy's
+digest, so the sender sees the mismatch. Other clients ignore private elements.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ _REASONS = {
     Failure.INTERNAL: 0x0110,  # processing failure
 }
 _WRONG_STUDY = 0xA900  # data set does not match the study of the request URL
+DIGEST_CREATOR = "MEKONG 1.0"
+DIGEST_CREATOR_TAG = "00090010"
+DIGEST_TAG = "00091001"  # SHA-256 (hex) of the stored bytes, see the module docstring
 
 
 @routes.post("/dicom-web/studies")
@@ -114,6 +124,9 @@ def _stored(result: StoreResult, header, base: str) -> dict:  # type: ignore[no-
         url = (f"{base}/studies/{header.StudyInstanceUID}/series/{header.SeriesInstanceUID}"
                f"/instances/{result.sop_uid}")  # fmt: skip
         item.update([attribute_json("RetrieveURL", url, "UR")])
+    if result.digest:
+        item[DIGEST_CREATOR_TAG] = {"vr": "LO", "Value": [DIGEST_CREATOR]}
+        item[DIGEST_TAG] = {"vr": "LO", "Value": [result.digest]}
     return item
 
 

@@ -34,6 +34,7 @@ async def snapshot(node: Node) -> dict[str, Any]:
     assert node.index is not None
     disk = shutil.disk_usage(node.config.data_dir)
     states = node.component_states()
+    extra = {name: await section() for name, section in node.health_sections.items()}
     return {
         "status": "ok" if all(s == "running" for s in states.values()) else "degraded",
         "mode": node.config.mode,
@@ -43,6 +44,7 @@ async def snapshot(node: Node) -> dict[str, Any]:
         "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
         "index": await node.index.counts(),
         "server": _server_facts(node.started_at),
+        **extra,
     }
 
 

@@ -1,0 +1,16 @@
+"""Plug the uplink into an edge node: sender component, operator routes, health section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mekong.edge.uplink import routes
+from mekong.edge.uplink.sender import UplinkSender
+
+
+def register_uplink(node: Any) -> None:
+    sender = UplinkSender(node, node.config.uplink)
+    node.add_component(sender)
+    node.http.app[routes.SENDER_KEY] = sender
+    node.http.app.add_routes(routes.routes)
+    node.health_sections["uplink"] = sender.health

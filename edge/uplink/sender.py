@@ -1,0 +1,188 @@
+"""The uplink sender component (PACS-19, PACS-7.1, QOS-3): one per destination.
+
+Loop: enqueue what was stored since the last look, claim a due batch, send it with STOW-RS,
+settle each row from the destination's answer. A row becomes ``sent`` only when the
+destination confirmed it, by the same SHA-256 for a Mekong hub. Transient failures (no
+connection, 5xx, out of resources) back the whole destination off (capped exponential, with
+jitter) and are retried without limit; permanent ones are retried ``max_attempts`` times, then
+dead-lettered for an operator to resend. Rows left ``sending`` by a crash are queued again at
+start: the hub recognises a resent identical instance by its digest and does not store it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from mekong.edge.uplink import outbox
+from mekong.edge.uplink.policy import backoff, transient_reason
+from mekong.edge.uplink.stowclient import Answer, RequestFailed, store
+from mekong.edge.uplink.throttle import TokenBucket
+from mekong.shared.config import UplinkConfig
+
+if TYPE_CHECKING:
+    from mekong.shared.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class UplinkSender:
+    def __init__(self, node: Node, config: UplinkConfig) -> None:
+        self.name = f"uplink:{config.destination}"
+        self.state = "stopped"
+        self.node = node
+        self.config = config
+        self.bucket = TokenBucket(config.bandwidth)
+        self.failures = 0  # consecutive failed requests: the destination's back-off
+        self.last_error = ""
+        self.last_error_at: float | None = None
+        self.last_success_at: float | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def index(self):  # type: ignore[no-untyped-def]
+        assert self.node.index is not None
+        return self.node.index
+
+    async def start(self) -> None:
+        resumed = await self.index.transaction(lambda c: outbox.resume(c, self.config.destination))
+        if resumed:
+            log.info("uplink %s: %d interrupted sends queued again", self.name, resumed)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=10)
+        self._session = aiohttp.ClientSession(timeout=timeout)
+        self._task = asyncio.create_task(self._run(), name=self.name)
+        self.state = "running"
+
+    async def stop(self) -> None:
+        self.state = "draining"
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._session:
+            await self._session.close()
+        # rows of a cancelled request stay 'sending' until the next start queues them again
+        self.state = "stopped"
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delay = await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never die: the index may be busy, a blob unreadable
+                log.exception("uplink %s: unexpected failure", self.name)
+                self._note_error(f"internal: {exc!r}")
+                delay = self.config.poll_interval
+            if delay > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _step(self) -> float:
+        """One round; returns how long to wait before the next one."""
+        destination = self.config.destination
+        await self.index.transaction(lambda c: outbox.enqueue_new(c, destination))
+        batch = await self.index.transaction(
+            lambda c: outbox.claim(c, destination, self.config.batch_size, self.config.batch_bytes)
+        )
+        if not batch:
+            return self.config.poll_interval
+        try:
+            answers = await self._send(batch)
+        except RequestFailed as exc:
+            return await self._request_failed(batch, exc)
+        await self._settle(batch, answers)
+        return 0.0 if self.failures == 0 else self._delay()
+
+    async def _send(self, batch: list[outbox.Pending]) -> dict[str, Answer]:
+        assert self._session is not None and self.node.blobs is not None
+        blobs = self.node.blobs
+        parts = await asyncio.to_thread(lambda: [blobs.read(p.digest) for p in batch])
+        return await store(self._session, self.config.url, self.config.token, parts, self.bucket)
+
+    async def _request_failed(self, batch: list[outbox.Pending], exc: RequestFailed) -> float:
+        self.failures += 1
+        delay = self._delay()
+        self._note_error(str(exc))
+        log.warning("uplink %s: %d instances not sent (%s); next try in %.1f s",
+                    self.name, len(batch), exc, delay)  # fmt: skip
+        retry_at = time.time() + delay
+        failures = [(p, str(exc), exc.transient) for p in batch]
+        await self.index.transaction(lambda c: self._fail_rows(c, failures, retry_at))
+        return delay
+
+    async def _settle(self, batch: list[outbox.Pending], answers: dict[str, Answer]) -> None:
+        verified, unverified, failures = [], [], []
+        for pending in batch:
+            answer = answers.get(pending.sop_uid)
+            if answer is None:
+                failures.append((pending, "not in the destination's answer", True))
+            elif not answer.stored:
+                text = f"refused (reason 0x{answer.reason or 0:04X}): {answer.text}"
+                failures.append((pending, text, transient_reason(answer.reason)))
+            elif answer.digest is None:
+                unverified.append(pending.id)  # not a Mekong destination: no digest to compare
+            elif answer.digest == pending.digest:
+                verified.append(pending.id)
+            else:
+                text = f"destination holds other content (SHA-256 {answer.digest})"
+                failures.append((pending, text, False))
+        self._account(len(verified) + len(unverified), failures)
+        retry_at = time.time() + (self._delay() if self.failures else self.config.backoff_base)
+
+        def write(conn):  # type: ignore[no-untyped-def]
+            outbox.mark_sent(conn, verified, verified=True)
+            outbox.mark_sent(conn, unverified, verified=False)
+            self._fail_rows(conn, failures, retry_at)
+
+        await self.index.transaction(write)
+
+    def _account(self, sent: int, failures: list[tuple[outbox.Pending, str, bool]]) -> None:
+        if sent:
+            self.last_success_at = time.time()
+        transient = [f for f in failures if f[2]]
+        self.failures = self.failures + 1 if transient and not sent else 0
+        for pending, text, _ in failures:
+            log.warning("uplink %s: %s not confirmed: %s", self.name, pending.sop_uid, text)
+            self._note_error(f"{pending.sop_uid}: {text}")
+
+    def _fail_rows(self, conn, failures, retry_at: float) -> None:  # type: ignore[no-untyped-def]
+        for pending, text, transient in failures:
+            dead = not transient and pending.attempts + 1 >= self.config.max_attempts
+            outbox.mark_failed(conn, pending.id, "dead" if dead else "queued", text, retry_at)
+            if dead:
+                log.error("uplink %s: %s dead-lettered after %d attempts: %s",
+                          self.name, pending.sop_uid, pending.attempts + 1, text)  # fmt: skip
+
+    def _delay(self) -> float:
+        return backoff(max(self.failures, 1), self.config.backoff_base, self.config.backoff_max)
+
+    def _note_error(self, text: str) -> None:
+        self.last_error, self.last_error_at = text, time.time()
+
+    async def health(self) -> dict[str, Any]:
+        """The uplink section of /api/health (QOS-3)."""
+        summary = await self.index.reading(lambda c: outbox.summary(c, self.config.destination))
+        counts = summary["counts"]
+        return {
+            "destination": self.config.destination,
+            "url": self.config.url,
+            "queue_depth": counts["queued"] + counts["sending"],
+            **summary,
+            "consecutive_failures": self.failures,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "last_success_at": self.last_success_at,
+            "bandwidth_bytes_per_second": self.config.bandwidth,
+        }

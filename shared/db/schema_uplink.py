@@ -1,0 +1,48 @@
+"""The uplink outbox table (PACS-19, PACS-7.1): what an edge must still deliver to each
+destination, one row per (destination, instance). See :mod:`mekong.edge.uplink`.
+
+States: ``queued`` (waiting, maybe backing off until ``next_attempt_at``), ``sending`` (in a
+request now; reset to ``queued`` at start-up), ``sent`` (the destination confirmed it; ``verified``
+when it echoed the same SHA-256), ``dead`` (permanent failure after ``max_attempts``; an operator
+resends it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from mekong.shared.db.schema import metadata
+
+STATES = ("queued", "sending", "sent", "dead")
+
+uplink_outbox = Table(
+    "uplink_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("destination", String(64), nullable=False),
+    Column("instance_fk", Integer, nullable=False),  # instance.id when enqueued
+    Column("sop_uid", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("state", String(8), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("verified", Boolean, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float, nullable=True),
+    UniqueConstraint("destination", "instance_fk", name="uq_uplink_destination_instance"),
+)
+Index("ix_uplink_pending", uplink_outbox.c.destination, uplink_outbox.c.state,
+      uplink_outbox.c.next_attempt_at)  # fmt: skip
