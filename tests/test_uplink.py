@@ -21,6 +21,7 @@ from mekong.shared.config import ConfigError, load_config
 from tests.authn import add_token
 from tests.conftest import ct_instances, find_sop_uids, index_digests, storescu
 from tests.nodeproc import NodeProcess, free_port
+from tools import gendata
 
 
 class TcpProxy:
@@ -145,10 +146,8 @@ def test_series_stored_at_the_edge_arrives_at_the_hub_with_equal_digests(link, t
 def test_link_cut_then_restored_everything_arrives_once(link, tmp_path) -> None:
     start_edge, proxy = link
     edge = start_edge()
-    first, second = (
-        ct_instances(tmp_path / "a", 1, 3, size=64),
-        ct_instances(tmp_path / "b", 2, 4, size=64),
-    )
+    first = ct_instances(tmp_path / "a", 1, 3, size=64)
+    second = gendata.ct_series(tmp_path / "b", 8, 64, 64, patient_id="UPLINK02", seed=7)
     assert storescu(edge, *first).returncode == 0
     wait_for(all_sent(edge, edge.hub), what="the first series")
     proxy.stop()
