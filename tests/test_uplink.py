@@ -242,3 +242,11 @@ def test_stow_answer_with_and_without_the_mekong_digest() -> None:
 def test_uplink_config_is_validated(keys: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, keys)
+
+
+def test_uplink_routes_declare_a_permission() -> None:
+    from mekong.edge.uplink.routes import routes
+    from mekong.shared.auth.roles import Permission
+
+    wanted = {"uplink_queue": Permission.SYSTEM_READ, "uplink_resend": Permission.SYSTEM_CONFIGURE}
+    assert {r.handler.__name__: r.handler.permission for r in routes} == wanted  # type: ignore[attr-defined, union-attr]
