@@ -93,6 +93,10 @@ def service(conn: Connection, code: str) -> Any | None:
     return conn.execute(select(ris_service).where(ris_service.c.code == code)).first()
 
 
+def room(conn: Connection, code: str) -> Any | None:
+    return conn.execute(select(ris_room).where(ris_room.c.code == code)).first()
+
+
 def station_for(conn: Connection, room: str, modality: str) -> tuple[str, str]:
     """(station AE, room) for a step with no AE: the device of that modality in the room, else
     the only device of that modality anywhere; ("", room) when neither is unambiguous."""

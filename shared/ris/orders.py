@@ -22,7 +22,7 @@ from mekong.shared.db.ris_schema import (
     ris_sps,
     ris_visit,
 )
-from mekong.shared.ris import catalogue, validate
+from mekong.shared.ris import catalogue, events, validate
 from mekong.shared.ris.errors import Duplicate, IllegalTransition, Missing, NotFound, UnknownCode
 from mekong.shared.ris.model import OrderKey, OrderRequest, StepData, VisitData
 from mekong.shared.ris.patients import patient_json, upsert_patient
@@ -72,6 +72,7 @@ def create_order(conn: Connection, req: OrderRequest, changes: list[str]) -> str
     for number, step in enumerate(req.steps, start=1):
         _insert_step(conn, procedure_fk, accession, number, step, req)
     changes.append(f"order {accession} created ({len(req.steps)} step(s))")
+    events.order_changed(accession)
     return accession
 
 
@@ -99,6 +100,7 @@ def change_order(conn: Connection, key: OrderKey, req: OrderRequest, changes: li
     _update_procedure(conn, procedure.id, req)
     _change_steps(conn, procedure.id, row.accession, req)
     changes.append(f"order {row.accession} changed")
+    events.order_changed(row.accession)
     return str(row.accession)
 
 
@@ -118,6 +120,7 @@ def set_order_status(conn: Connection, key: OrderKey, new: Status, changes: list
         )
     status = _refresh_order_status(conn, row.id)
     changes.append(f"order {row.accession} {row.status} → {status}")
+    events.order_changed(row.accession)
     return str(row.accession)
 
 
@@ -140,7 +143,27 @@ def set_step_status(conn: Connection, sps_id: str, new: Status, changes: list[st
         conn.execute(select(ris_order.c.accession).where(ris_order.c.id == order_fk))
     ).scalar_one()
     changes.append(f"step {sps_id} {step.status} → {new}")
+    events.order_changed(accession)
     return str(accession)
+
+
+def assign_room(conn: Connection, key: OrderKey, room: str, changes: list[str]) -> str:
+    """Send the open steps of an order to a room of the catalogue (RIS-3.6); the station AE
+    follows when the room has one device of the step's modality."""
+    row = find_order(conn, key)
+    if catalogue.room(conn, room) is None:
+        raise UnknownCode(f"no room {room!r} in the catalogue", "room")
+    now = time.time()
+    for step in _steps(conn, row.id):
+        if Status(step.status) in FINAL:
+            continue
+        station, _ = catalogue.station_for(conn, room, step.modality)
+        values = {"room": room, "updated_at": now, **({"station_ae": station} if station else {})}
+        conn.execute(update(ris_sps).where(ris_sps.c.id == step.id).values(**values))
+    conn.execute(update(ris_order).where(ris_order.c.id == row.id).values(updated_at=now))
+    changes.append(f"order {row.accession} room → {room}")
+    events.order_changed(row.accession)
+    return str(row.accession)
 
 
 def find_order(conn: Connection, key: OrderKey) -> Any:
