@@ -175,7 +175,25 @@ DETAILS: dict[str, dict[str, Any]] = {
         "requestBody": _ORDER_BODY,
         "responses_extra": {"200": _ORDER, **_CHANGE_ERRORS},
     },
-    "POST /api/orders/{accession}/cancel": {"responses_extra": {"200": _ORDER, **_CHANGE_ERRORS}},
+    "POST /api/orders/{accession}/cancel": {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 256}},
+            }}},
+        },
+        "responses_extra": {"200": _ORDER, **_CHANGE_ERRORS},
+    },  # fmt: skip
+    "POST /api/orders/{accession}/room": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "type": "object", "required": ["room"],
+                "properties": {"room": {"type": "string", "maxLength": 256}},
+            }}},
+        },
+        "responses_extra": {"200": _ORDER, **_CHANGE_ERRORS},
+    },  # fmt: skip
     "POST /api/orders/{accession}/status": {
         "requestBody": {
             "required": True,

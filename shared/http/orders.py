@@ -9,7 +9,8 @@ written to the audit trail (GEN-4).
     GET  /api/orders?status=&date=&modality=&station_ae=&limit=
     GET  /api/orders/{accession}
     PUT  /api/orders/{accession}           change what is given (like HL7 ORC-1 XO)
-    POST /api/orders/{accession}/cancel    (like ORC-1 CA)
+    POST /api/orders/{accession}/cancel    (like ORC-1 CA); {"reason": "..."} is audited
+    POST /api/orders/{accession}/room      {"room": "P12"} (a room of the catalogue, RIS-3.6)
     POST /api/orders/{accession}/status    {"status": "ARRIVED"} (status machine)
     GET  /api/patients/{id}?issuer=
     PUT  /api/patients/{id}?issuer=        update demographics (like ADT^A08)
@@ -223,8 +224,42 @@ async def change(request: web.Request) -> web.Response:
 @routes.post("/api/orders/{accession}/cancel")
 @requires(Permission.ORDERS_WRITE)
 async def cancel(request: web.Request) -> web.Response:
-    """Cancel (like HL7 ORC-1 CA): every open step becomes CANCELLED."""
-    return await _move(request, Status.CANCELLED)
+    """Cancel or reject (like HL7 ORC-1 CA, RIS-3.9): every open step becomes CANCELLED; the
+    optional {"reason": "..."} goes to the audit trail."""
+    try:
+        body = await _body(request) if request.can_read_body else {}
+        reason = _text(body, "reason")
+    except DomainError as exc:
+        return domain_error(exc)
+    return await _move(request, Status.CANCELLED, {"reason": reason} if reason else {})
+
+
+@routes.post("/api/orders/{accession}/room")
+@requires(Permission.ORDERS_WRITE)
+async def room(request: web.Request) -> web.Response:
+    """Send the open steps to a room of the catalogue (RIS-3.6): {"room": "P12"}."""
+    accession = request.match_info["accession"]
+    index = keys.node(request).index
+    assert index is not None
+    try:
+        chosen = _text(await _body(request), "room")
+
+        def work(conn: Connection) -> dict[str, Any]:
+            orders.assign_room(conn, OrderKey(accession=accession), chosen, [])
+            return orders.get_order(conn, accession)
+
+        order = await index.transaction(work)
+    except DomainError as exc:
+        return domain_error(exc)
+    _audit(request, "order.room", order, {"room": chosen})
+    return web.json_response(order)
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str) or len(value) > 256:
+        raise Invalid(f"{key} must be a string of at most 256 characters", key)
+    return value.strip()
 
 
 @routes.post("/api/orders/{accession}/status")
@@ -239,7 +274,7 @@ async def status(request: web.Request) -> web.Response:
     return await _move(request, new)
 
 
-async def _move(request: web.Request, new: Status) -> web.Response:
+async def _move(request: web.Request, new: Status, detail: dict | None = None) -> web.Response:
     accession = request.match_info["accession"]
     index = keys.node(request).index
     assert index is not None
@@ -252,7 +287,7 @@ async def _move(request: web.Request, new: Status) -> web.Response:
         order = await index.transaction(work)
     except DomainError as exc:
         return domain_error(exc)
-    _audit(request, "order.status", order, {"status": order["status"]})
+    _audit(request, "order.status", order, {"status": order["status"], **(detail or {})})
     return web.json_response(order)
 
 
