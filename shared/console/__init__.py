@@ -10,17 +10,25 @@ from mekong.shared.console import (
     aes,
     assets,
     audit,
+    hl7log,
     logview,
+    orders,
     render,
     signin,
     studies,
     system,
     users,
 )
+from mekong.shared.ris import events
 
-ROUTE_MODULES = (signin, assets, studies, system, aes, logview, users, audit)
+ROUTE_MODULES = (signin, assets, studies, orders, system, aes, logview, hl7log, users, audit)
 
 
 def install(app: web.Application) -> None:
     """The template environment; the routes come with ``ROUTE_MODULES``."""
     render.setup(app)
+    app.on_shutdown.append(_end_streams)
+
+
+async def _end_streams(_app: web.Application) -> None:
+    events.close_all()

@@ -20,10 +20,12 @@ class Entry:
 
 ENTRIES = (
     Entry("/studies", N_("Studies"), Permission.IMAGES_READ),
+    Entry("/orders", N_("Waiting list"), Permission.ORDERS_READ),
     Entry("/admin/status", N_("System status"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/aes", N_("DICOM AEs"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/logs", N_("Logs"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/config", N_("Configuration"), Permission.SYSTEM_READ, ADMINISTRATION),
+    Entry("/admin/hl7", N_("HL7 messages"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/users", N_("Users"), Permission.USERS_MANAGE, ADMINISTRATION),
     Entry("/audit", N_("Audit trail"), Permission.AUDIT_READ),
 )

@@ -4,7 +4,8 @@ Credentials: the session cookie (browsers; state changes need the ``X-CSRF-Token
 the session) or ``Authorization: Bearer <API token>`` (integrations). A trusted LAN may be
 given a role for requests without credentials (``auth.anonymous_*``). A handler declares its
 permission with ``@requires`` or ``@public``; one that declares neither is refused. A request
-marked ``X-Background: 1`` (a console page refreshing itself) does not keep its session alive.
+marked ``X-Background: 1`` (a console page refreshing itself), or to a path of
+``BACKGROUND_PATHS`` (the console's event stream), does not keep its session alive.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mekong.shared.http.keys import node as node_of
 log = logging.getLogger(__name__)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 BACKGROUND = "X-Background"  # "1": automatic refresh, not user activity (idle timeout)
+BACKGROUND_PATHS = frozenset({"/console/events"})  # EventSource cannot send headers
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ async def authenticate(request: web.Request) -> Principal | None:
     cookie = request.cookies.get(sessions.COOKIE)
     if cookie:
         idle = node.config.auth.idle_minutes * 60
-        touch = request.headers.get(BACKGROUND) != "1"
+        touch = request.headers.get(BACKGROUND) != "1" and request.path not in BACKGROUND_PATHS
         session = await sessions.find_session(engine, cookie, idle, touch)
         account = await account_by_id(engine, session.user_id) if session else None
         if session and account and not account.disabled and not account.account_expired:

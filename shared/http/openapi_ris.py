@@ -178,19 +178,29 @@ DETAILS: dict[str, dict[str, Any]] = {
     "POST /api/orders/{accession}/cancel": {
         "requestBody": {
             "required": False,
-            "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 256}},
-            }}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"reason": {"type": "string", "maxLength": 256}},
+                    }
+                }
+            },
         },
         "responses_extra": {"200": _ORDER, **_CHANGE_ERRORS},
     },  # fmt: skip
     "POST /api/orders/{accession}/room": {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {
-                "type": "object", "required": ["room"],
-                "properties": {"room": {"type": "string", "maxLength": 256}},
-            }}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["room"],
+                        "properties": {"room": {"type": "string", "maxLength": 256}},
+                    }
+                }
+            },
         },
         "responses_extra": {"200": _ORDER, **_CHANGE_ERRORS},
     },  # fmt: skip

@@ -27,8 +27,17 @@ def order_changed(accession: str) -> None:
             loop.call_soon_threadsafe(_offer, queue, accession)
 
 
+def close_all() -> None:
+    """At shut-down: every subscriber gets "" (the end), so open streams finish."""
+    with _lock:
+        targets = list(_subscribers)
+    for loop, queue in targets:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, "")
+
+
 def _offer(queue: asyncio.Queue[str], accession: str) -> None:
-    if not queue.full():
+    if queue.qsize() < QUEUE_SIZE - 1:  # room kept for the end
         queue.put_nowait(accession)
 
 

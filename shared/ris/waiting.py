@@ -52,8 +52,11 @@ def _filtered(query: Select, f: Filters) -> Select:
         query = query.where(ris_order.c.visit_fk.in_(visits))
     step_conditions = [
         column == value
-        for column, value in ((ris_sps.c.room, f.room), (ris_sps.c.modality, f.modality),
-                              (ris_sps.c.start_date, f.date))  # fmt: skip
+        for column, value in (
+            (ris_sps.c.room, f.room),
+            (ris_sps.c.modality, f.modality),
+            (ris_sps.c.start_date, f.date),
+        )  # fmt: skip
         if value
     ]
     if step_conditions:

@@ -188,6 +188,18 @@
     }
   }
 
+  // --- live pages: an element with data-events listens to the node's Server-Sent Events and
+  // gets an htmx "changed" event for each (the element's hx-trigger re-reads it) -------------
+  function listen(element) {
+    const source = new EventSource(element.dataset.events);
+    source.addEventListener("changed", () => htmx.trigger(element, "changed"));
+    window.addEventListener("pagehide", () => source.close());
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-events]").forEach(listen);
+  });
+
   // --- htmx: a session that ended sends the user to sign in --------------------------------
   document.addEventListener("htmx:responseError", (event) => {
     if (event.detail.xhr.status === 401) toSignIn();

@@ -1,0 +1,125 @@
+"""The waiting list (RIS-3.5, RIS-4.1, RIS-4.2), live: the page listens to ``/console/events``
+(Server-Sent Events, a nudge when an order is created or changed) and re-reads its table with
+htmx. The order detail shows the patient's imaging history with viewer links (RIS-4.5);
+actions (arrived, room, cancel with a reason) go to the ``/api/orders`` JSON routes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Connection
+
+from mekong.shared.auth.roles import Permission, requires
+from mekong.shared.console.render import page
+from mekong.shared.db.attributes import Level
+from mekong.shared.db.query import Query
+from mekong.shared.http import keys
+from mekong.shared.http.auditing import record
+from mekong.shared.ris import catalogue, events, orders
+from mekong.shared.ris.errors import DomainError
+from mekong.shared.ris.waiting import WAITING, Filters, waiting_orders
+
+routes = web.RouteTableDef()
+HISTORY = ["StudyInstanceUID", "StudyDate", "AccessionNumber", "ModalitiesInStudy",
+           "StudyDescription", "NumberOfStudyRelatedInstances"]  # fmt: skip
+HEARTBEAT = 15.0  # seconds between keep-alive comments
+STREAM_LIFE = 300.0  # the browser reconnects, through the access check (idle timeout) again
+
+
+def _filters(request: web.Request) -> Filters:
+    values = {name: request.query.get(name, "").strip()[:64] for name in Filters.names()}
+    values["date"] = values["date"].replace("-", "")
+    values["modality"] = values["modality"].upper()
+    return Filters(**values)
+
+
+async def _context(request: web.Request) -> dict[str, Any]:
+    chosen = _filters(request)
+    index = keys.node(request).index
+    assert index is not None
+
+    def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return waiting_orders(conn, chosen), catalogue.entries(conn, "room")
+
+    rows, rooms = await index.reading(work)
+    shown = {n: request.query.get(n, "").strip()[:64] for n in Filters.names()}
+    return {"rows": rows, "rooms": rooms, "chosen": shown, "statuses": WAITING}
+
+
+@routes.get("/orders")
+@requires(Permission.ORDERS_READ)
+async def waiting_page(request: web.Request) -> web.Response:
+    return page(request, "orders.html", await _context(request))
+
+
+@routes.get("/orders/table")
+@requires(Permission.ORDERS_READ)
+async def waiting_table(request: web.Request) -> web.Response:
+    return page(request, "orders_table.html", await _context(request))
+
+
+@routes.get("/orders/{accession}")
+@requires(Permission.ORDERS_READ)
+async def order_page(request: web.Request) -> web.Response:
+    accession = request.match_info["accession"]
+    index = keys.node(request).index
+    assert index is not None
+
+    def work(conn: Connection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return orders.get_order(conn, accession), catalogue.entries(conn, "room")
+
+    try:
+        order, rooms = await index.reading(work)
+    except DomainError:
+        raise web.HTTPNotFound() from None
+    history = await _history(request, order["patient"]["id"])
+    record(request, "order.read", object=accession, patient_id=order["patient"]["id"],
+           detail={"via": "console", "studies": len(history)})  # fmt: skip
+    uids = ",".join(row["StudyInstanceUID"] for row in history)
+    return page(request, "order.html", {"order": order, "rooms": rooms, "history": history,
+                                        "compare": uids})  # fmt: skip
+
+
+async def _history(request: web.Request, patient_id: str) -> list[dict[str, Any]]:
+    """The patient's studies in the index, newest first (RIS-4.5)."""
+    index = keys.node(request).index
+    assert index is not None
+    if not patient_id:
+        return []
+    query = Query(Level.STUDY, {"PatientID": patient_id}, limit=50, newest_first=True)
+    return await index.find(query, HISTORY)
+
+
+@routes.get("/console/events")
+@requires(Permission.ORDERS_READ)
+async def order_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: ``changed`` with the accession whenever an order changes. Marked a
+    background request (``access.BACKGROUND_PATHS``): it does not keep the session alive."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store",
+                                           "X-Content-Type-Options": "nosniff"})  # fmt: skip
+    await response.prepare(request)
+    await response.write(b"retry: 3000\n\n")
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        return response  # not an EventSource: one comment and the end
+    with events.subscription() as queue:
+        deadline = asyncio.get_running_loop().time() + STREAM_LIFE
+        while asyncio.get_running_loop().time() < deadline:
+            event = await _next_event(queue)
+            if not event:
+                break
+            await response.write(event)
+    return response
+
+
+async def _next_event(queue: asyncio.Queue[str]) -> bytes:
+    try:
+        accession = await asyncio.wait_for(queue.get(), HEARTBEAT)
+    except TimeoutError:
+        return b": " + dt.datetime.now().isoformat().encode() + b"\n\n"
+    if not accession:
+        return b""  # the node stops
+    return f"event: changed\ndata: {accession}\n\n".encode()
