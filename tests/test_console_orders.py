@@ -97,10 +97,20 @@ def test_reject_with_a_reason_is_audited_and_leaves_the_list(node: NodeProcess) 
     reply = receptionist.send("POST", "/api/orders/REJ001/cancel", json={"reason": "Trùng"})
     assert reply.ok and reply.json()["status"] == "CANCELLED"
     assert 'data-accession="REJ001"' not in receptionist.get("/orders/table").text
-    with db(node) as conn:
-        detail = conn.execute("SELECT detail FROM audit_event WHERE action = 'order.status' "
-                              "AND object = 'REJ001'").fetchone()  # fmt: skip
-    assert "Trùng" in detail[0]
+    assert "Trùng" in _audit_detail(node, "REJ001")
+
+
+def _audit_detail(node: NodeProcess, accession: str) -> str:
+    """The audit detail of the order's status change (the trail is written in the background)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with db(node) as conn:
+            row = conn.execute("SELECT detail FROM audit_event WHERE action = 'order.status' "
+                               "AND object = ?", (accession,)).fetchone()  # fmt: skip
+        if row:
+            return str(row[0])
+        time.sleep(0.2)
+    return ""
 
 
 def test_hl7_message_log_page_finds_a_message(node: NodeProcess) -> None:
