@@ -25,8 +25,10 @@ def paths(role: Role) -> set[str]:
 
 
 def test_menu_shows_only_what_the_role_allows() -> None:
-    assert paths(Role.RECEPTIONIST) == set()
-    assert paths(Role.REFERRING) == {"/studies"}
+    assert paths(Role.RECEPTIONIST) == {"/orders"}
+    assert menu.first_page(Role.RECEPTIONIST.value) == "/orders"
+    assert paths(Role.REFERRING) == {"/studies", "/orders"}
+    assert "/admin/hl7" in paths(Role.AUDITOR) and "/admin/hl7" not in paths(Role.TECHNICIAN)
     assert "/audit" in paths(Role.AUDITOR) and "/admin/users" not in paths(Role.AUDITOR)
     assert "/admin/users" in paths(Role.ADMIN) and "/audit" not in paths(Role.ADMIN)
     assert menu.first_page(Role.TECHNICIAN.value) == "/studies"
