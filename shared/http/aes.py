@@ -15,7 +15,7 @@ from mekong.shared.dimse.echo import echo
 from mekong.shared.dimse.known_aes import remote_ae
 from mekong.shared.http import keys
 from mekong.shared.http.auditing import record
-from mekong.shared.http.errors import error_response
+from mekong.shared.http.errors import error_response, json_object
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ async def list_aes(request: web.Request) -> web.Response:
 async def save_ae(request: web.Request) -> web.Response:
     """Add or replace an AE: ``{"host", "port", "allow": [...], "fuzzy_find", "description"}``."""
     title = request.match_info["title"]
-    body = await _body(request)
+    body = await json_object(request)
     try:
         ae = remote_ae(
             title, str(body.get("host", "")), body.get("port"),  # type: ignore[arg-type]
@@ -81,13 +81,3 @@ def _index(request: web.Request) -> Index:
     index = keys.node(request).index
     assert index is not None
     return index
-
-
-async def _body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="send a JSON object")
-    return body

@@ -25,7 +25,7 @@ from mekong.shared.config import AuthConfig
 from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
 from mekong.shared.http.auditing import record
-from mekong.shared.http.errors import error_response
+from mekong.shared.http.errors import error_response, json_object
 
 routes = web.RouteTableDef()
 CHALLENGES = Challenges()
@@ -38,7 +38,7 @@ _RATE_WINDOW, _RATE_LIMIT = 60.0, 20  # failed sign-ins per address per minute
 async def login(request: web.Request) -> web.Response:
     if _recent_failures(request.remote or "") >= _RATE_LIMIT:
         return error_response(429, "too many failed sign-ins from this address; wait a minute")
-    body = await _json(request)
+    body = await json_object(request)
     username, password = str(body.get("username", "")), str(body.get("password", ""))
     node = keys.node(request)
     engine = node.index.engine  # type: ignore[union-attr]
@@ -132,7 +132,7 @@ async def change_password(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if principal is None or principal.kind != "user":
         return error_response(400, "only signed-in users have a password to change")
-    body = await _json(request)
+    body = await json_object(request)
     engine = keys.node(request).index.engine  # type: ignore[union-attr]
     if (
         await accounts.check_password(engine, principal.name, str(body.get("current_password", "")))
@@ -165,7 +165,7 @@ async def new_totp(request: web.Request) -> web.Response:
 async def enroll_totp(request: web.Request) -> web.Response:
     """Keep a second factor: ``{"secret", "code"}`` — the code proves the app has the secret."""
     principal = principal_of(request)
-    body = await _json(request)
+    body = await json_object(request)
     secret, code = str(body.get("secret", "")), str(body.get("code", ""))
     if principal is None or principal.kind != "user":
         return error_response(400, "only signed-in users can enrol a second factor")
@@ -199,16 +199,6 @@ def _recent_failures(remote: str) -> int:
     while failures and failures[0] < now - _RATE_WINDOW:
         failures.popleft()
     return len(failures)
-
-
-async def _json(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="send a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="send a JSON object")
-    return body
 
 
 def _audit(

@@ -30,3 +30,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; the node log has the details")
+
+
+async def json_object(request: web.Request) -> dict:
+    """The request body as a JSON object, or 400 with a message saying what to send."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="send a JSON object (Content-Type: application/json)")
+    return body

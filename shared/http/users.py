@@ -9,7 +9,7 @@ from mekong.shared.auth.accounts import AccountError
 from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.http import keys
 from mekong.shared.http.auditing import record
-from mekong.shared.http.errors import error_response
+from mekong.shared.http.errors import error_response, json_object
 
 routes = web.RouteTableDef()
 
@@ -33,7 +33,7 @@ async def list_users(request: web.Request) -> web.Response:
 @routes.post("/api/users")
 @requires(Permission.USERS_MANAGE)
 async def create_user(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     username, role = str(body.get("username", "")), str(body.get("role", ""))
     try:
         password = await accounts.create_user(
@@ -50,7 +50,7 @@ async def create_user(request: web.Request) -> web.Response:
 @requires(Permission.USERS_MANAGE)
 async def update_user(request: web.Request) -> web.Response:
     username = request.match_info["username"]
-    body = await _body(request)
+    body = await json_object(request)
     changes = {k: body[k] for k in ("role", "display_name", "disabled", "expires_at") if k in body}
     try:
         await accounts.set_account(_engine(request), username, **changes)
@@ -87,7 +87,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 @routes.post("/api/tokens")
 @requires(Permission.USERS_MANAGE)
 async def create_token(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     name, role = str(body.get("name", "")), str(body.get("role", ""))
     try:
         token = await tokens.create_token(_engine(request), name, role)
@@ -105,13 +105,3 @@ async def revoke_token(request: web.Request) -> web.Response:
         return error_response(404, f"no active token '{name}'")
     record(request, "token.revoke", object=name)
     return web.json_response({"name": name, "revoked": True})
-
-
-async def _body(request: web.Request) -> dict:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="send a JSON object")
-    return body
