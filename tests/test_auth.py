@@ -166,6 +166,8 @@ def test_api_tokens_are_kept_hashed_and_can_be_revoked(secure_node: NodeProcess)
     assert token not in stored and len(stored) == 64
     result = cli("token", "revoke", "his", "--data", str(secure_node.data_dir))
     assert result.returncode == 0
+    assert session.get("/api/auth/me", headers=headers).status_code == 401  # at once
+    time.sleep(2.1)  # image reads trust a checked credential for 2 s (access.py)
     assert session.get("/dicom-web/studies", headers=headers).status_code == 401
 
 

@@ -10,9 +10,11 @@ marked ``X-Background: 1`` (a console page refreshing itself), or to a path of
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -116,6 +118,46 @@ def _csrf_ok(request: web.Request, expected: str) -> bool:
 
 
 async def authenticate(request: web.Request) -> Principal | None:
+    """The caller; image reads reuse a credential's answer for ``_IMAGE_READ_SECONDS``.
+
+    A viewer sends hundreds of frame requests per series: looking the session (or token) up in
+    the database for each one halved the frame rate. For GETs under ``/dicom-web/`` only, a
+    credential checked in the last two seconds is trusted again; everything else — the API,
+    pages, every state change — is checked against the database each time. So a revoked token,
+    a closed or idle session may still read images for at most two more seconds.
+    """
+    key = _image_read_key(request)
+    if key is not None:
+        cached = _image_reads.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+    principal = await _authenticate(request)
+    if (
+        key is not None
+        and principal is not None
+        and principal.kind != "anonymous"
+        and (not principal.must_change)
+    ):
+        if len(_image_reads) > 10_000:
+            _image_reads.clear()
+        _image_reads[key] = (principal, time.monotonic() + _IMAGE_READ_SECONDS)
+    return principal
+
+
+_IMAGE_READ_SECONDS = 2.0
+_image_reads: dict[str, tuple[Principal, float]] = {}
+
+
+def _image_read_key(request: web.Request) -> str | None:
+    if request.method != "GET" or not request.path.startswith("/dicom-web/"):
+        return None
+    credential = request.headers.get("Authorization", "") or request.cookies.get(
+        sessions.COOKIE, ""
+    )
+    return hashlib.sha256(credential.encode()).hexdigest() if credential else None
+
+
+async def _authenticate(request: web.Request) -> Principal | None:
     node = node_of(request)
     engine = node.index.engine  # type: ignore[union-attr]
     header = request.headers.get("Authorization", "")
