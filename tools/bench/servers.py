@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,8 @@ class Server(Protocol):
     def port(self) -> int: ...
     @property
     def pid(self) -> int: ...
+    @property
+    def url(self) -> str: ...
     def instances(self) -> int: ...
     def stop(self) -> None: ...
 
@@ -45,6 +48,11 @@ class Mekong:
     def start(self) -> Mekong:
         self.node.start(timeout=60)
         return self
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP listener (DICOMweb under ``/dicom-web/``)."""
+        return self.node.url
 
     @property
     def port(self) -> int:
@@ -66,8 +74,14 @@ class Orthanc:
     name = "Orthanc"
     aet = "ORTHANC"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, plugins: Sequence[str] = (), settings: dict[str, object] | None = None
+    ) -> None:
+        """``plugins``: shared libraries to load; ``settings``: configuration entries added to
+        (or replacing) the benchmark's own."""
         self.root = root
+        self.plugins = list(plugins)
+        self.settings = settings or {}
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,7 +97,7 @@ class Orthanc:
             "DicomCheckCalledAet": False,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
-            "Plugins": [],
+            "Plugins": self.plugins,
             "SyncStorageArea": True,  # Orthanc's default since 1.7.4, stated explicitly
             # Orthanc 1.10 cannot bind to one address, so only the benchmark's two clients,
             # from loopback, may talk to it:
@@ -95,6 +109,7 @@ class Orthanc:
                 "storescu": [STORE_AE, LOOPBACK, 104],
                 "bench": [FIND_AE, LOOPBACK, 104],
             },
+            **self.settings,
         }
 
     def start(self, timeout: float = 60.0) -> Orthanc:
@@ -116,8 +131,12 @@ class Orthanc:
                 time.sleep(0.1)
         raise BenchError("Orthanc did not answer on HTTP")
 
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
     def _get(self, path: str) -> dict:
-        url = f"http://{LOOPBACK}:{self.http_port}{path}"
+        url = f"{self.url}{path}"
         with urllib.request.urlopen(url, timeout=30) as response:
             return json.load(response)
 
