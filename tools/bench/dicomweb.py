@@ -175,13 +175,13 @@ def qido_paths(studies: list[Study], n: int = 50) -> dict[str, list[str]]:
     }
 
 
-def verify(server: Server, data: Data) -> dict:
+def verify(server: Server, data: Data, auth: dict[str, str]) -> dict:
     """Before timing: the server lists the CT series' instances and returns frame 1 of the
     first instance byte for byte. Describes its series metadata and the first request for it."""
     conn = Connection(urlsplit(server.url).port or 80)
 
     def get(path: str, headers: dict[str, str]) -> tuple[Headers, bytes]:
-        status, response_headers, body = conn.get(conn.request(path, headers))
+        status, response_headers, body = conn.get(conn.request(path, {**headers, **auth}))
         if status != 200:
             raise BenchError(f"{server.name}: GET {path} answered {status}: {body[:200]!r}")
         return response_headers, body
@@ -212,7 +212,9 @@ def verify(server: Server, data: Data) -> dict:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def measure(servers: list[Server], data: Data, args: argparse.Namespace) -> dict[str, dict]:
+def measure(
+    servers: list[Server], auth: dict[str, dict[str, str]], data: Data, args: argparse.Namespace
+) -> dict[str, dict]:
     """Each request kind in turn, for each server (Orthanc first): an untimed warm-up, a wait
     for a quiet machine, the timed run. Returns {server: {kind: Load}}."""
     frames, series, qido = data.frame_paths(), data.series_path(), qido_paths(data.studies)
@@ -229,8 +231,9 @@ def measure(servers: list[Server], data: Data, args: argparse.Namespace) -> dict
          {"seconds": args.seconds, "connections": PARALLEL}),
     ]  # fmt: skip
     results: dict[str, dict[str, Load]] = {server.name: {} for server in servers}
-    for kind, paths, headers, check, warmup, timed in plan:
+    for kind, paths, accept, check, warmup, timed in plan:
         for server in servers:
+            headers = {**accept, **auth[server.name]}
             if warmup:
                 load(server, paths, headers, check, count=warmup)
             settle()
@@ -374,6 +377,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--seconds", type=float, default=10.0, metavar="S", help="each frame run lasts S s (10)")
     modes = ["MainDicomTags", "Full", "Extrapolate"]
     add("--orthanc-metadata", default=modes[0], choices=modes, help="Orthanc's metadata mode")
+    add("--auth", default="session", choices=["session", "token", "none"], help="how clients "
+        "authenticate to Mekong: a signed-in session cookie (default, as OHIF), an API token, "
+        "nothing (trusted loopback); Orthanc then gets HTTP Basic, Basic, nothing")  # fmt: skip
     add("--mekong-config", type=Path, default=None, metavar="TOML", help="Mekong config file")
     add("--out", type=Path, default=DEFAULT_OUT, help="Markdown results file")
     add("--tmp", type=Path, default=None, help="parent of the temporary folder")
@@ -403,13 +409,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data and servers under {root}", flush=True)
         data = generate(root / "data", args.small, args.seed)
         settings = orthanc_settings(args.orthanc_metadata)
-        orthanc = Orthanc(root / "orthanc", [PLUGIN], settings).start()
+        user = ("bench", "Bench#7vQx!2026") if args.auth != "none" else None
+        orthanc = Orthanc(root / "orthanc", [PLUGIN], settings, user).start()
         servers.append(orthanc)
-        servers.append(Mekong(root / "mekong", args.mekong_config).start())
+        mekong = Mekong(root / "mekong", args.mekong_config, args.auth == "none").start()
+        servers.append(mekong)
+        auth = {"Orthanc": orthanc.credentials, "Mekong": mekong.credentials(args.auth)}
         info["plugin"] = orthanc._get("/plugins/dicom-web").get("Version", "?")
+        how = {"session": "a radiologist's session cookie (signed in via /api/auth/login)",
+               "token": "a radiologist's API token (Bearer)", "none": "no credentials "
+               "(trusted loopback: anonymous admin)"}[args.auth]  # fmt: skip
+        shown = {k: v for k, v in orthanc.settings.items() if k != "RegisteredUsers"}
         info["settings"] = (
-            f"Orthanc `{json.dumps(settings)}`, otherwise as in the DIMSE runs; Mekong "
+            f"Orthanc `{json.dumps(shown)}`, otherwise as in the DIMSE runs; Mekong "
             + (f"`{args.mekong_config}`" if args.mekong_config else "built-in defaults (edge)")
+            + f"; Mekong clients send {how}"
+            + (", Orthanc clients HTTP Basic" if args.auth != "none" else "")
         )
         info["data"] = (
             f"one CT series of {CT_INSTANCES} instances 512×512 16-bit (Explicit VR LE) + "
@@ -422,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             stored = dimse.ingest(server, groups, "load", root / "logs", wait=False)
             if not stored.ok:
                 raise BenchError(f"{server.name} did not store everything: {stored.errors}")
-        meta = {server.name: verify(server, data) for server in servers}
-        results = measure(servers, data, args)
+        meta = {server.name: verify(server, data, auth[server.name]) for server in servers}
+        results = measure(servers, auth, data, args)
         table = report(info, results, meta)
         print()
         print(table)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import resource
 import signal
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +44,12 @@ class Mekong:
     name = "Mekong"
     aet = "MEKONG"
 
-    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, config: Path | None = None, trusted_loopback: bool = True
+    ) -> None:
+        """``trusted_loopback``: requests from 127.0.0.1 without credentials act as admin."""
         extra = ["--config", str(config.resolve())] if config else []
-        self.node = NodeProcess(data_dir, extra_args=extra)
+        self.node = NodeProcess(data_dir, extra_args=extra, trusted_loopback=trusted_loopback)
 
     def start(self) -> Mekong:
         self.node.start(timeout=60)
@@ -66,6 +72,36 @@ class Mekong:
     def instances(self) -> int:
         return int(self.node.health()["index"]["instances"])
 
+    def credentials(self, kind: str, role: str = "radiologist") -> dict[str, str]:
+        """Request headers that authenticate a client: ``session``, the cookie of a user signed
+        in through ``/api/auth/login`` (what OHIF sends from a browser); ``token``, an API
+        token; ``none``, nothing (for the trusted-loopback role)."""
+        if kind == "none":
+            return {}
+        cli = [sys.executable, "-m", "mekong.shared.cli"]
+        args = ["bench", "--role", role, "--data", str(self.node.data_dir)]
+        command = (
+            [*cli, "token", "create", *args] if kind == "token" else [*cli, "user", "add", *args]
+        )
+        secret = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        if kind == "token":
+            return {"Authorization": f"Bearer {secret[-1]}"}
+        login = {"username": "bench", "password": secret[-1]}
+        cookie, me = self._post("/api/auth/login", login, {})
+        headers = {"Cookie": cookie.split(";")[0]}
+        change = {"current_password": secret[-1], "new_password": "Xq7#vLm2!pRt"}
+        self._post("/api/auth/password", change, {**headers, "X-CSRF-Token": me["csrf"]})
+        return headers
+
+    def _post(self, path: str, body: dict, headers: dict[str, str]) -> tuple[str, dict]:
+        headers = {"Content-Type": "application/json", **headers}
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.headers.get("Set-Cookie", ""), json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise BenchError(f"Mekong: POST {path}: {exc.code} {exc.read()[:300]!r}") from None
+
     def stop(self) -> None:
         self.node.stop()
 
@@ -75,13 +111,23 @@ class Orthanc:
     aet = "ORTHANC"
 
     def __init__(
-        self, root: Path, plugins: Sequence[str] = (), settings: dict[str, object] | None = None
+        self,
+        root: Path,
+        plugins: Sequence[str] = (),
+        settings: dict[str, object] | None = None,
+        user: tuple[str, str] | None = None,
     ) -> None:
         """``plugins``: shared libraries to load; ``settings``: configuration entries added to
-        (or replacing) the benchmark's own."""
+        (or replacing) the benchmark's own; ``user``: HTTP Basic authentication on, with this
+        one (name, password)."""
         self.root = root
         self.plugins = list(plugins)
-        self.settings = settings or {}
+        self.settings = dict(settings or {})
+        self.credentials: dict[str, str] = {}
+        if user:
+            self.settings |= {"AuthenticationEnabled": True, "RegisteredUsers": dict([user])}
+            basic = base64.b64encode(":".join(user).encode()).decode()
+            self.credentials = {"Authorization": f"Basic {basic}"}
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -136,8 +182,8 @@ class Orthanc:
         return f"http://{LOOPBACK}:{self.http_port}"
 
     def _get(self, path: str) -> dict:
-        url = f"{self.url}{path}"
-        with urllib.request.urlopen(url, timeout=30) as response:
+        request = urllib.request.Request(f"{self.url}{path}", headers=self.credentials)
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
     @property
