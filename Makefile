@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 VIEWER_STAMP := build/ohif/.mekong-viewer.json
 APT_TEST := dcmtk dicom3tools chromium ffmpeg
 APT_BENCH := orthanc
+APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test lint bench lock messages clean
+.PHONY: run test setup setup-test lint bench bench-web lock messages clean
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -43,6 +44,10 @@ lint: setup
 bench: setup-test
 	tools/apt-ensure.sh $(APT_BENCH)
 	$(BIN)/python -m tools.bench.dimse
+
+bench-web: setup-test
+	tools/apt-ensure.sh $(APT_BENCH_WEB)
+	$(BIN)/python -m tools.bench.dicomweb
 
 # Re-pin every dependency after changing pyproject.toml.
 lock: setup

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import resource
 import signal
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +34,8 @@ class Server(Protocol):
     def port(self) -> int: ...
     @property
     def pid(self) -> int: ...
+    @property
+    def url(self) -> str: ...
     def instances(self) -> int: ...
     def stop(self) -> None: ...
 
@@ -38,13 +44,21 @@ class Mekong:
     name = "Mekong"
     aet = "MEKONG"
 
-    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, config: Path | None = None, trusted_loopback: bool = True
+    ) -> None:
+        """``trusted_loopback``: requests from 127.0.0.1 without credentials act as admin."""
         extra = ["--config", str(config.resolve())] if config else []
-        self.node = NodeProcess(data_dir, extra_args=extra)
+        self.node = NodeProcess(data_dir, extra_args=extra, trusted_loopback=trusted_loopback)
 
     def start(self) -> Mekong:
         self.node.start(timeout=60)
         return self
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP listener (DICOMweb under ``/dicom-web/``)."""
+        return self.node.url
 
     @property
     def port(self) -> int:
@@ -58,6 +72,36 @@ class Mekong:
     def instances(self) -> int:
         return int(self.node.health()["index"]["instances"])
 
+    def credentials(self, kind: str, role: str = "radiologist") -> dict[str, str]:
+        """Request headers that authenticate a client: ``session``, the cookie of a user signed
+        in through ``/api/auth/login`` (what OHIF sends from a browser); ``token``, an API
+        token; ``none``, nothing (for the trusted-loopback role)."""
+        if kind == "none":
+            return {}
+        cli = [sys.executable, "-m", "mekong.shared.cli"]
+        args = ["bench", "--role", role, "--data", str(self.node.data_dir)]
+        command = (
+            [*cli, "token", "create", *args] if kind == "token" else [*cli, "user", "add", *args]
+        )
+        secret = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        if kind == "token":
+            return {"Authorization": f"Bearer {secret[-1]}"}
+        login = {"username": "bench", "password": secret[-1]}
+        cookie, me = self._post("/api/auth/login", login, {})
+        headers = {"Cookie": cookie.split(";")[0]}
+        change = {"current_password": secret[-1], "new_password": "Xq7#vLm2!pRt"}
+        self._post("/api/auth/password", change, {**headers, "X-CSRF-Token": me["csrf"]})
+        return headers
+
+    def _post(self, path: str, body: dict, headers: dict[str, str]) -> tuple[str, dict]:
+        headers = {"Content-Type": "application/json", **headers}
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.headers.get("Set-Cookie", ""), json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise BenchError(f"Mekong: POST {path}: {exc.code} {exc.read()[:300]!r}") from None
+
     def stop(self) -> None:
         self.node.stop()
 
@@ -66,8 +110,24 @@ class Orthanc:
     name = "Orthanc"
     aet = "ORTHANC"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        plugins: Sequence[str] = (),
+        settings: dict[str, object] | None = None,
+        user: tuple[str, str] | None = None,
+    ) -> None:
+        """``plugins``: shared libraries to load; ``settings``: configuration entries added to
+        (or replacing) the benchmark's own; ``user``: HTTP Basic authentication on, with this
+        one (name, password)."""
         self.root = root
+        self.plugins = list(plugins)
+        self.settings = dict(settings or {})
+        self.credentials: dict[str, str] = {}
+        if user:
+            self.settings |= {"AuthenticationEnabled": True, "RegisteredUsers": dict([user])}
+            basic = base64.b64encode(":".join(user).encode()).decode()
+            self.credentials = {"Authorization": f"Basic {basic}"}
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -83,7 +143,7 @@ class Orthanc:
             "DicomCheckCalledAet": False,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
-            "Plugins": [],
+            "Plugins": self.plugins,
             "SyncStorageArea": True,  # Orthanc's default since 1.7.4, stated explicitly
             # Orthanc 1.10 cannot bind to one address, so only the benchmark's two clients,
             # from loopback, may talk to it:
@@ -95,6 +155,7 @@ class Orthanc:
                 "storescu": [STORE_AE, LOOPBACK, 104],
                 "bench": [FIND_AE, LOOPBACK, 104],
             },
+            **self.settings,
         }
 
     def start(self, timeout: float = 60.0) -> Orthanc:
@@ -116,9 +177,13 @@ class Orthanc:
                 time.sleep(0.1)
         raise BenchError("Orthanc did not answer on HTTP")
 
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.http_port}"
+
     def _get(self, path: str) -> dict:
-        url = f"http://{LOOPBACK}:{self.http_port}{path}"
-        with urllib.request.urlopen(url, timeout=30) as response:
+        request = urllib.request.Request(f"{self.url}{path}", headers=self.credentials)
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
     @property

@@ -89,13 +89,14 @@ class Study:
         return f"{self.uid_root}.{100000 + self.index}"
 
 
-def plan_small_studies(instances: int, seed: int) -> list[Study]:
-    """~instances/50 studies of 2 series, ~1.25 studies per patient, dates over two years."""
+def plan_small_studies(instances: int, seed: int, study_size: int = STUDY_SIZE) -> list[Study]:
+    """~instances/study_size studies of 2 series, ~1.25 studies per patient, dates over two
+    years."""
     rng = random.Random(seed)
-    n_studies = max(1, math.ceil(instances / STUDY_SIZE))
-    sizes = [STUDY_SIZE] * (instances // STUDY_SIZE)
-    if instances % STUDY_SIZE:
-        sizes.append(instances % STUDY_SIZE)
+    n_studies = max(1, math.ceil(instances / study_size))
+    sizes = [study_size] * (instances // study_size)
+    if instances % study_size:
+        sizes.append(instances % study_size)
     patients = []
     for i in range(max(1, round(n_studies * 0.8))):
         sex = rng.choice("MF")
