@@ -119,8 +119,9 @@ def _apply(event: Event, services: Services, action: str, sop_uid: str, work: Wo
         return _failure(PROCESSING_FAILURE, f"processing failure: {exc}")
     log.info("%s %s from %s: %s", action, sop_uid, calling_ae(event), "; ".join(changes))
     services.record(
-        event, action, object=sop_uid, status=outcome.status.value,
-        accessions=list(outcome.accessions), unscheduled=outcome.unscheduled,
+        event, action, object=sop_uid, patient_id=outcome.patient_id,
+        status=outcome.status.value, accessions=list(outcome.accessions),
+        unscheduled=outcome.unscheduled,
     )  # fmt: skip
     return status.SUCCESS, None
 
@@ -129,8 +130,9 @@ def _failure_of(exc: Exception) -> tuple[int, str, int | None]:
     if isinstance(exc, MppsAttributeError):
         return exc.status, exc.comment, None
     assert isinstance(exc, DomainError)
-    if isinstance(exc, mpps.PpsFinal):
-        return PROCESSING_FAILURE, exc.message, MAY_NO_LONGER_BE_UPDATED
+    if isinstance(exc, mpps.PpsFinal):  # the wording of PS3.4 F.7.2.2
+        comment = "Performed Procedure Step Object may no longer be updated"
+        return PROCESSING_FAILURE, comment, MAY_NO_LONGER_BE_UPDATED
     codes: list[tuple[type[DomainError], int]] = [
         (Duplicate, DUPLICATE_SOP_INSTANCE), (NotFound, NO_SUCH_SOP_INSTANCE),
         (Missing, MISSING_ATTRIBUTE), (Invalid, INVALID_ATTRIBUTE_VALUE),

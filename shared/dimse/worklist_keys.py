@@ -102,6 +102,9 @@ def parse_identifier(
             _key(element, TOP_KEYS.get(element.keyword), parsed)
     if combined:
         _combine_start(parsed.query)
+    start_time = parsed.query.ranges.get("start_time")
+    if start_time is not None:  # matched on its own: a range may not cross midnight
+        _ordered(start_time, "ScheduledProcedureStepStartTime")
     return parsed
 
 
@@ -148,8 +151,8 @@ def _constrain(query: WorklistQuery, keyword: str, key: Key, values: list[str]) 
         raise IdentifierError(f"{keyword}: one value expected, got {len(values)}")
     if key.vr == "DA":
         query.ranges[key.field] = date_range(values[0], keyword)
-    elif key.vr == "TM":
-        query.ranges[key.field] = time_range(values[0], keyword)
+    elif key.vr == "TM":  # order checked once it is known whether it combines with the date
+        query.ranges[key.field] = time_range(values[0], keyword, ordered=False)
     elif key.vr == "PN":
         query.names[key.field] = values[0]
     elif key.field == "status":
@@ -173,12 +176,15 @@ def date_range(value: str, keyword: str) -> Range:
     low, _, high = (part.strip() for part in value.partition("-"))
     if not low and not high:
         raise IdentifierError(f"{keyword}: range {value!r} has no bounds")
-    bounds = Range(_date(low, keyword) if low else "", _date(high, keyword) if high else "")
-    _ordered(bounds, value, keyword)
+    try:
+        bounds = Range(_date(low, keyword) if low else "", _date(high, keyword) if high else "")
+    except IdentifierError:
+        raise IdentifierError(f"{keyword}: {value!r} is not a date range") from None
+    _ordered(bounds, keyword)
     return bounds
 
 
-def time_range(value: str, keyword: str) -> Range:
+def time_range(value: str, keyword: str, ordered: bool = True) -> Range:
     """``HH[MM[SS[.F]]]`` or a range of them; a bound covers its whole precision (``-1700``
     includes 17:00:59). Ranges crossing midnight are refused (PS3.4 C.2.2.2.5)."""
     if "-" not in value:
@@ -190,13 +196,14 @@ def time_range(value: str, keyword: str) -> Range:
         _time(low, keyword, upper=False) if low else "",
         _time(high, keyword, upper=True) if high else "",
     )
-    _ordered(bounds, value, keyword)
+    if ordered:
+        _ordered(bounds, keyword)
     return bounds
 
 
-def _ordered(bounds: Range, value: str, keyword: str) -> None:
+def _ordered(bounds: Range, keyword: str) -> None:
     if bounds.low and bounds.high and bounds.low > bounds.high:
-        raise IdentifierError(f"{keyword}: range {value!r} ends before it starts")
+        raise IdentifierError(f"{keyword}: the range ends before it starts")
 
 
 def _date(value: str, keyword: str) -> str:

@@ -87,6 +87,7 @@ class PpsOutcome:
     accessions: tuple[str, ...] = ()
     unscheduled: bool = False
     note: str = ""
+    patient_id: str = ""
 
 
 @dataclass
@@ -121,7 +122,7 @@ def create_pps(conn: Connection, step: PerformedStep, changes: list[str]) -> Pps
     changes.append(f"performed step {step.sop_uid} IN_PROGRESS" + (f" ({note})" if note else ""))
     targets = {fk: Status.IN_PROGRESS for fk in links.steps}
     accessions = _move(conn, links.steps, targets, _detail(step), changes)
-    return PpsOutcome(Status.IN_PROGRESS, accessions, not links.steps, note)
+    return PpsOutcome(Status.IN_PROGRESS, accessions, not links.steps, note, step.patient_id)
 
 
 def stored_attributes(conn: Connection, sop_uid: str) -> str:
@@ -150,12 +151,14 @@ def update_pps(conn: Connection, step: PerformedStep, changes: list[str]) -> Pps
     conn.execute(delete(ris_pps_series).where(ris_pps_series.c.pps_fk == row.id))
     _save_series(conn, row.id, step.series)
     changes.append(f"performed step {step.sop_uid} {current} → {step.status}")
-    if step.status not in FINAL:
-        return PpsOutcome(step.status, _accessions(conn, row.id), bool(row.unscheduled))
-    linked = _linked_steps(conn, row.id)
-    targets = _final_targets(conn, linked)
-    accessions = _move(conn, linked, targets, _detail(step), changes)
-    return PpsOutcome(step.status, accessions, bool(row.unscheduled), str(row.link_note))
+    if step.status in FINAL:
+        linked = _linked_steps(conn, row.id)
+        accessions = _move(conn, linked, _final_targets(conn, linked), _detail(step), changes)
+    else:
+        accessions = _accessions(conn, row.id)
+    return PpsOutcome(
+        step.status, accessions, bool(row.unscheduled), str(row.link_note), str(row.patient_id)
+    )
 
 
 def performed_steps(conn: Connection, unscheduled_only: bool = False) -> list[dict[str, Any]]:
