@@ -117,6 +117,15 @@ def test_two_items_and_wrong_vr_are_invalid() -> None:
 def test_unsupported_keys_are_reported_not_matched() -> None:
     parsed = parse_identifier(identifier(PatientAddress="Hà Nội"), OFFERED, False, False)
     assert parsed.unsupported == ["PatientAddress"] and parsed.query.values == {}
+    code = Dataset()
+    code.CodeValue = ""
+    ds = identifier()
+    ds.RequestedProcedureCodeSequence = [code]
+    assert parse_identifier(ds, OFFERED, False, False).unsupported == []  # return key only
+    code.CodeValue = "XQ001"
+    assert parse_identifier(ds, OFFERED, False, False).unsupported == [
+        "RequestedProcedureCodeSequence"
+    ]
 
 
 async def test_statuses_offered(index: Index) -> None:

@@ -1,4 +1,5 @@
-"""Modality Worklist SCP: C-FIND on the Modality Worklist Information Model (RIS-5.1, FLOW-1).
+"""Modality Worklist SCP: C-FIND on the Modality Worklist Information Model (RIS-5.1, RIS-5.2,
+FLOW-1, PACS-6.1).
 
 SOP class 1.2.840.10008.5.1.4.31. A thin handler: check the AE policy (``find``), turn the
 identifier into a worklist query (:mod:`.worklist_keys`), run it on the RIS

@@ -133,8 +133,8 @@ def _key(element: DataElement, key: Key | None, parsed: ParsedQuery) -> None:
 
 
 def _values(element: DataElement) -> list[str]:
-    if element.VR == "SQ":
-        return ["<item>"] if any(len(item) for item in element.value or []) else []
+    if element.VR == "SQ":  # a return key unless an item holds a value to match
+        return ["<item>"] if any(_has_value(item) for item in element.value or []) else []
     value = element.value
     if value is None:
         return []
@@ -144,6 +144,16 @@ def _values(element: DataElement) -> list[str]:
         raise IdentifierError(f"{element.keyword or element.tag} has a binary value")
     text = str(value).strip()
     return [text] if text else []
+
+
+def _has_value(item: Dataset) -> bool:
+    for element in item:
+        if element.VR == "SQ":
+            if any(_has_value(inner) for inner in element.value or []):
+                return True
+        elif element.value not in (None, "", b""):
+            return True
+    return False
 
 
 def _constrain(query: WorklistQuery, keyword: str, key: Key, values: list[str]) -> None:

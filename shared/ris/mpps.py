@@ -1,5 +1,5 @@
 """Modality Performed Procedure Steps: what the modality reports it did (RIS-5.3, RIS-5.4,
-FLOW-1; PS3.4 F.7, IHE SWF RAD-6/RAD-7).
+FLOW-1, PACS-6.3; PS3.4 F.7, IHE SWF RAD-6/RAD-7).
 
 ``create_pps`` (N-CREATE, IN PROGRESS) stores the step, links it to the scheduled steps named
 by its Scheduled Step Attributes Sequence (SPS ID, else accession, else Study Instance UID;

@@ -1,4 +1,4 @@
-"""The Modality Worklist over the RIS tables (RIS-5.1, RIS-5.2, FLOW-1; PS3.4 K.6).
+"""The Modality Worklist over the RIS tables (RIS-5.1, RIS-5.2, FLOW-1, PACS-6.1; PS3.4 K.6).
 
 One worklist item per scheduled procedure step (SPS), with its requested procedure, order,
 patient, visit and the device of its station. A :class:`WorklistQuery` names RIS fields (the
