@@ -53,8 +53,8 @@ def handle_worklist_find(
         services.record(event, "worklist.query", "failure", error=str(exc))
         yield _failure(status.IDENTIFIER_DOES_NOT_MATCH, str(exc))
         return
-    except Exception as exc:  # pydicom could not decode the identifier
-        log.warning("worklist C-FIND from %s: undecodable identifier: %s", caller, exc)
+    except Exception as exc:  # pydicom could not decode the identifier or one of its values
+        log.warning("worklist C-FIND from %s: undecodable identifier", caller, exc_info=True)
         services.record(event, "worklist.query", "failure", error="undecodable identifier")
         yield _failure(status.CANNOT_UNDERSTAND, f"identifier cannot be decoded: {exc}")
         return
