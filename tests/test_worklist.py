@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -256,3 +258,20 @@ def test_fuzzy_names_when_negotiated(ris: NodeProcess) -> None:
     assert sorted(i.AccessionNumber for i in items) == ["RNG0001", "RNG0004"]
     items, _ = mwl_find(ris, identifier, None)  # literal: 'NGUYEN' is no whole name here
     assert items == []
+
+
+def test_ascii_worklist_over_the_admin_api(ris: NodeProcess) -> None:
+    def put(body: dict) -> dict:  # type: ignore[type-arg]
+        request = urllib.request.Request(
+            f"{ris.url}/api/admin/aes/APIWL", data=json.dumps(body).encode(), method="PUT",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.load(reply)
+
+    base = {"host": "127.0.0.1", "port": 104, "allow": ["echo", "find"]}
+    assert put({**base, "ascii_worklist": True})["ascii_worklist"] is True
+    assert put({**base, "fuzzy_find": True})["ascii_worklist"] is True  # not sent: kept
+    assert put({**base, "ascii_worklist": False})["ascii_worklist"] is False
+    listing = mekong_cli("ae", "list", "--data", str(ris.data_dir)).stdout
+    assert any(line.startswith("APIWL") and "ascii" not in line for line in listing.splitlines())
