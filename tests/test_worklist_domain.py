@@ -175,7 +175,7 @@ def status_of(index: Index, accession: str) -> str:
 
 async def test_group_case_and_events(index: Index) -> None:
     seen: list[events.OrderStatusChanged] = []
-    unsubscribe = events.subscribe(lambda conn, event: seen.append(event))
+    unsubscribe = events.on_status_changed(lambda conn, event: seen.append(event))
     try:
         group = performed("1.9.1", StepReference(sps_id="A1"), StepReference(accession="A3"))
         index.transaction_blocking(lambda conn: mpps.create_pps(conn, group, []))
@@ -208,7 +208,7 @@ async def test_a_failing_listener_rolls_the_change_back(index: Index) -> None:
     def broken(conn: Connection, event: events.OrderStatusChanged) -> None:
         raise RuntimeError("outbox full")
 
-    unsubscribe = events.subscribe(broken)
+    unsubscribe = events.on_status_changed(broken)
     try:
         with pytest.raises(RuntimeError):
             step = performed("1.9.4", StepReference(sps_id="A4"))
