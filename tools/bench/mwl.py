@@ -144,16 +144,13 @@ def fill_orthanc(folder: Path, steps: list[Step]) -> None:
         ds.save_as(folder / f"{step.accession}.wl", enforce_file_format=True)
 
 
-class OrthancWorklist(Orthanc):
-    def __init__(self, root: Path, worklists: Path) -> None:
-        super().__init__(root)
-        self.worklists = worklists
+WORKLIST_PLUGIN = "/usr/share/orthanc/plugins/libModalityWorklists.so"
 
-    def config(self) -> dict[str, object]:
-        config = super().config()
-        config["Plugins"] = ["/usr/share/orthanc/plugins/libModalityWorklists.so"]
-        config["Worklists"] = {"Enable": True, "Database": str(self.worklists)}
-        return config
+
+def orthanc_worklist(root: Path, worklists: Path) -> Orthanc:
+    """Orthanc with its ModalityWorklists plugin serving the ``.wl`` files in ``worklists``."""
+    settings = {"Worklists": {"Enable": True, "Database": str(worklists)}}
+    return Orthanc(root, plugins=[WORKLIST_PLUGIN], settings=settings)
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -277,7 +274,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[str]:
     orthanc = None
     if args.orthanc:
         fill_orthanc(tmp / "worklists", steps)
-        orthanc = OrthancWorklist(tmp / "orthanc", tmp / "worklists").start()
+        orthanc = orthanc_worklist(tmp / "orthanc", tmp / "worklists").start()
     results: list[str] = []
     try:
         for label, query in query_kinds(today, steps).items():
