@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--allow", default=",".join(SERVICES), help=f"comma list of {','.join(SERVICES)}"
     )
     add.add_argument("--fuzzy", action="store_true", help="accent-folded C-FIND name matching")
+    add.add_argument(
+        "--ascii-worklist",
+        action="store_true",
+        help="worklist answers folded to ASCII (modalities that cannot show UTF-8)",
+    )
     add.add_argument("--description", default="")
     add.set_defaults(run=_ae_add)
     listing = ae_commands.add_parser("list", help="list AEs")
@@ -111,7 +116,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ae_add(args: argparse.Namespace) -> int:
     try:
-        ae = remote_ae(args.title, args.host, args.port, args.allow, args.fuzzy, args.description)
+        ae = remote_ae(
+            args.title, args.host, args.port, args.allow, args.fuzzy, args.description,
+            args.ascii_worklist,
+        )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     asyncio.run(with_index(args.data, lambda index: index.save_remote_ae(ae)))
@@ -122,8 +130,10 @@ def _ae_add(args: argparse.Namespace) -> int:
 def _ae_list(args: argparse.Namespace) -> int:
     aes = asyncio.run(with_index(args.data, lambda index: index.remote_aes()))
     for ae in aes:
-        fuzzy = " fuzzy" if ae.fuzzy_find else ""
-        print(f"{ae.title:16} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}{fuzzy}")
+        flags = (" fuzzy" if ae.fuzzy_find else "") + (
+            " ascii-worklist" if ae.ascii_worklist else ""
+        )
+        print(f"{ae.title:16} {ae.host}:{ae.port} allow={','.join(sorted(ae.allow))}{flags}")
     return 0
 
 

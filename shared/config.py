@@ -22,6 +22,7 @@ MODES = ("edge", "hub")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 UNKNOWN_CALLER_POLICIES = ("accept", "reject")
 DUPLICATE_POLICIES = ("keep_first", "replace")
+WORKLIST_STATUSES = ("SCHEDULED", "ARRIVED", "IN_PROGRESS")  # never a final status
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: no backslash, no control
 # One CSP source expression (CSP3 "frame-ancestors"): a keyword, a scheme, or a host source.
 _CSP_SOURCE = re.compile(
@@ -46,6 +47,8 @@ class DicomConfig:
     max_associations: int = 32
     workers: int = 2  # DICOM receiving processes sharing the port (SO_REUSEPORT)
     tls_port: int = 0  # DICOM over TLS (needs [tls]); 0 = off. Usual: 2762
+    # scheduled step statuses the Modality Worklist offers (SCHEDULED, ARRIVED, IN_PROGRESS)
+    worklist_statuses: tuple[str, ...] = ("SCHEDULED", "ARRIVED")
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def validate(config: NodeConfig) -> None:
     _validate_auth(config.auth)
     _validate_tls(config)
     _validate_uplink(config.uplink)
+    _validate_worklist(config.dicom)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
@@ -266,6 +270,13 @@ def _validate_frame_ancestors(value: str) -> None:
             "http.frame_ancestors must be CSP sources separated by spaces, such as "
             f"\"'self' https://his.example.org\" or \"'none'\"; got {value!r}"
         )
+
+
+def _validate_worklist(dicom: DicomConfig) -> None:
+    if not dicom.worklist_statuses:
+        raise ConfigError("dicom.worklist_statuses must name at least one status")
+    for status in dicom.worklist_statuses:
+        _one_of("dicom.worklist_statuses", status, WORKLIST_STATUSES)
 
 
 def _validate_auth(auth: AuthConfig) -> None:

@@ -39,6 +39,7 @@ class RemoteAE:
     allow: frozenset[str]
     fuzzy_find: bool = False
     description: str = ""
+    ascii_worklist: bool = False  # MWL names folded to ASCII, default character set
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class Index:
                 frozenset(filter(None, row.allow.split(","))),
                 bool(row.fuzzy_find),
                 row.description,
+                bool(row.ascii_worklist),
             )
             for row in rows
         ]
@@ -192,6 +194,7 @@ class Index:
             "allow": ",".join(sorted(ae.allow)),
             "fuzzy_find": ae.fuzzy_find,
             "description": ae.description,
+            "ascii_worklist": ae.ascii_worklist,
         }
         statement = upsert_statement(self.dialect, t.remote_ae, tuple(values), ("title",))
         async with self.engine.begin() as conn:

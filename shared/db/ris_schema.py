@@ -11,7 +11,7 @@ accent-folded search form from :mod:`mekong.shared.dicom.names`. Times are POSIX
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
 
 from mekong.shared.db.schema import metadata
 
@@ -116,6 +116,63 @@ ris_sps = Table(
 Index("uq_ris_sps_id", ris_sps.c.sps_id, unique=True)
 Index("ix_ris_sps_procedure", ris_sps.c.procedure_fk)
 Index("ix_ris_sps_worklist", ris_sps.c.start_date, ris_sps.c.modality, ris_sps.c.station_ae)
+Index("ix_ris_sps_station", ris_sps.c.station_ae, ris_sps.c.start_date)  # MWL (mpps1)
+Index("ix_ris_sps_status", ris_sps.c.status, ris_sps.c.start_date)  # MWL (mpps1)
+Index("ix_ris_procedure_id", ris_procedure.c.procedure_id)  # MWL (mpps1)
+
+# Modality Performed Procedure Steps (RIS-5.3, RIS-5.4; migration mpps1). ``attributes`` is
+# the PPS as last set (DICOM JSON); the columns are what the RIS reads. ``unscheduled``: no
+# scheduled step matched the Scheduled Step Attributes Sequence (``link_note`` says why).
+ris_pps = Table(
+    "ris_pps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sop_uid", String(64), nullable=False),
+    _code("status", 16),
+    _code("pps_id", 16),
+    _code("station_ae", 16),
+    _code("calling_ae", 16),
+    _code("modality", 16),
+    _code("start_date", 8),
+    _code("start_time", 16),
+    _code("end_date", 8),
+    _code("end_time", 16),
+    _text("description"),
+    _code("patient_id", 64),
+    _text("patient_name"),
+    _code("study_uid", 64),
+    _code("accession", 16),
+    Column("unscheduled", Boolean, nullable=False, server_default="0"),
+    _text("link_note"),
+    _text("attributes"),
+    _time("created_at"),
+    _time("updated_at"),
+)
+Index("uq_ris_pps_sop_uid", ris_pps.c.sop_uid, unique=True)
+Index("ix_ris_pps_study", ris_pps.c.study_uid)
+Index("ix_ris_pps_unscheduled", ris_pps.c.unscheduled, ris_pps.c.created_at)
+
+ris_pps_step = Table(  # which scheduled steps a PPS performs (several: IHE group case)
+    "ris_pps_step",
+    metadata,
+    Column("pps_fk", Integer, ForeignKey("ris_pps.id"), primary_key=True),
+    Column("sps_fk", Integer, ForeignKey("ris_sps.id"), primary_key=True),
+)
+Index("ix_ris_pps_step_sps", ris_pps_step.c.sps_fk)
+
+ris_pps_series = Table(  # the Performed Series Sequence, one row per series
+    "ris_pps_series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pps_fk", Integer, ForeignKey("ris_pps.id"), nullable=False),
+    _code("series_uid", 64),
+    _text("description"),
+    _text("protocol"),
+    _code("retrieve_ae", 16),
+    Column("images", Integer, nullable=False, server_default="0"),
+)
+Index("ix_ris_pps_series_pps", ris_pps_series.c.pps_fk)
+Index("ix_ris_pps_series_uid", ris_pps_series.c.series_uid)
 
 ris_service = Table(
     "ris_service",

@@ -109,4 +109,6 @@ remote_ae = Table(
     Column("allow", String(64), nullable=False),
     Column("fuzzy_find", Boolean, nullable=False, server_default="0"),
     Column("description", Text, nullable=False, server_default=""),
+    # MWL answers folded to ASCII, default character set (old modalities; migration mpps1)
+    Column("ascii_worklist", Boolean, nullable=False, server_default="0"),
 )

@@ -22,9 +22,18 @@ def case_insensitive(name: str) -> str:
 
 def fold(text: str) -> str:
     """Remove accents and case: 'Nguyễn Thị' → 'NGUYEN THI'."""
+    return _without_marks(text).upper()
+
+
+def ascii_text(text: str) -> str:
+    """Remove accents, keep case: 'Nguyễn^Thị' → 'Nguyen^Thi', 'Đức' → 'Duc'; any character
+    still outside ASCII becomes '?' (for modalities that show only the default repertoire)."""
+    return _without_marks(text).encode("ascii", "replace").decode("ascii")
+
+
+def _without_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.translate(_NON_DECOMPOSING))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.upper()
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def folded_words(name: str) -> str:

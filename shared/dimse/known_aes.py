@@ -16,6 +16,7 @@ def remote_ae(
     allow: str | list[str] = ALL,
     fuzzy_find: bool = False,
     description: str = "",
+    ascii_worklist: bool = False,
 ) -> RemoteAE:
     """A known AE from user input; ``ValueError`` names the first bad value."""
     if not is_valid_ae_title(title):
@@ -30,4 +31,6 @@ def remote_ae(
         raise ValueError(f"host must be a host name or an IP address: {host!r}")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535, got {port!r}")
-    return RemoteAE(title, host, port, services, bool(fuzzy_find), description[:256])
+    return RemoteAE(
+        title, host, port, services, bool(fuzzy_find), description[:256], bool(ascii_worklist)
+    )

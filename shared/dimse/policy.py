@@ -63,3 +63,8 @@ class AePolicy:
     def fuzzy_find(self, calling_ae: str) -> bool:
         ae = self.known(calling_ae)
         return bool(ae and ae.fuzzy_find)
+
+    def ascii_worklist(self, calling_ae: str) -> bool:
+        """Whether worklist answers to this AE are folded to ASCII (old modalities)."""
+        ae = self.known(calling_ae)
+        return bool(ae and ae.ascii_worklist)

@@ -1,4 +1,6 @@
-"""The DIMSE listener component: one pynetdicom AE, handlers bound per service.
+"""The DIMSE listener component: one pynetdicom AE, handlers bound per service: Verification,
+C-STORE, Query/Retrieve (find.py, retrieve.py), Modality Worklist (worklist.py: RIS-5.1) and
+MPPS (mpps.py: RIS-5.3, RIS-5.4).
 
 Associations run on pynetdicom's threads; handlers reach the index through the node's loop.
 On stop the listener closes first, then in-flight associations are given time to finish.
@@ -10,6 +12,8 @@ import asyncio
 import logging
 import socketserver
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from pynetdicom import AE, _config, evt
 from pynetdicom.presentation import (
@@ -18,6 +22,8 @@ from pynetdicom.presentation import (
     build_context,
 )
 from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
@@ -32,22 +38,27 @@ from mekong.shared import __version__
 from mekong.shared.config import NodeConfig
 from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
 from mekong.shared.dimse.find import handle_find
+from mekong.shared.dimse.mpps import handle_n_create, handle_n_set
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.retrieve import handle_get, handle_move
 from mekong.shared.dimse.services import Services
 from mekong.shared.dimse.status import NOT_AUTHORIZED, SUCCESS
 from mekong.shared.dimse.store import handle_store
 from mekong.shared.dimse.tuning import tune_pynetdicom
+from mekong.shared.dimse.worklist import MWL_FIND, handle_sop_extended, handle_worklist_find
+from mekong.shared.ris.status import Status
 
 log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 30.0
-_QR_MODELS = (
+_SERVICE_MODELS = (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
+    ModalityWorklistInformationFind,  # RIS-5.1: Modality Worklist (worklist.py)
+    ModalityPerformedProcedureStep,  # RIS-5.3/5.4: MPPS N-CREATE / N-SET (mpps.py)
 )
 
 
@@ -115,7 +126,7 @@ class DimseServer:
                 context.abstract_syntax, context.transfer_syntax,
                 scu_role=context.scu_role, scp_role=context.scp_role,
             )  # fmt: skip
-        for model in _QR_MODELS:
+        for model in _SERVICE_MODELS:
             ae.add_supported_context(model, NATIVE)
         return ae
 
@@ -124,12 +135,16 @@ class DimseServer:
         _config.LOG_REQUEST_IDENTIFIERS = False
         _config.LOG_RESPONSE_IDENTIFIERS = False
         args = [self._services]
+        offered = tuple(Status(s) for s in self._config.dicom.worklist_statuses)
         handlers = [
             (evt.EVT_C_ECHO, _handle_echo, [self._policy]),
             (evt.EVT_C_STORE, handle_store, args),
-            (evt.EVT_C_FIND, handle_find, args),
+            (evt.EVT_C_FIND, _route_find, [self._services, offered]),
             (evt.EVT_C_GET, handle_get, args),
             (evt.EVT_C_MOVE, handle_move, args),
+            (evt.EVT_N_CREATE, handle_n_create, args),
+            (evt.EVT_N_SET, handle_n_set, args),
+            (evt.EVT_SOP_EXTENDED, handle_sop_extended),
         ]
         self._server = self.build_ae().start_server(
             self._address, block=False, evt_handlers=handlers
@@ -160,6 +175,13 @@ def _drain(server: ThreadedAssociationServer) -> None:
         time.sleep(0.05)
     if server.active_associations:
         log.warning("%d associations still open at shutdown", len(server.active_associations))
+
+
+def _route_find(event: evt.Event, services: Services, offered: tuple[Status, ...]) -> Iterator[Any]:
+    """C-FIND on the worklist model goes to the worklist SCP, the Q/R models to find.py."""
+    if event.context.abstract_syntax == MWL_FIND:
+        return handle_worklist_find(event, services, offered)
+    return handle_find(event, services)
 
 
 def _handle_echo(event: evt.Event, policy: AePolicy) -> int:

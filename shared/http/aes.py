@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def ae_json(ae: RemoteAE) -> dict[str, object]:
     return {"title": ae.title, "host": ae.host, "port": ae.port, "allow": sorted(ae.allow),
-            "fuzzy_find": ae.fuzzy_find, "description": ae.description}  # fmt: skip
+            "fuzzy_find": ae.fuzzy_find, "description": ae.description,
+            "ascii_worklist": ae.ascii_worklist}  # fmt: skip
 
 
 @routes.get("/api/admin/aes")
@@ -35,14 +36,19 @@ async def list_aes(request: web.Request) -> web.Response:
 @routes.put("/api/admin/aes/{title}")
 @requires(Permission.SYSTEM_CONFIGURE)
 async def save_ae(request: web.Request) -> web.Response:
-    """Add or replace an AE: ``{"host", "port", "allow": [...], "fuzzy_find", "description"}``."""
+    """Add or replace an AE: ``{"host", "port", "allow": [...], "fuzzy_find", "description",
+    "ascii_worklist"}``; without ``ascii_worklist`` the stored setting is kept."""
     title = request.match_info["title"]
     body = await json_object(request)
+    ascii_worklist = body.get("ascii_worklist")
+    if ascii_worklist is None:  # a client that does not know the setting leaves it alone
+        stored = {ae.title: ae for ae in await _index(request).remote_aes()}.get(title)
+        ascii_worklist = stored is not None and stored.ascii_worklist
     try:
         ae = remote_ae(
             title, str(body.get("host", "")), body.get("port"),  # type: ignore[arg-type]
             body.get("allow", "echo,store,find,get,move"), bool(body.get("fuzzy_find")),
-            str(body.get("description", "")),
+            str(body.get("description", "")), bool(ascii_worklist),
         )  # fmt: skip
     except ValueError as exc:
         return error_response(400, str(exc))

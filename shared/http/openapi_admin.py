@@ -22,6 +22,11 @@ def _object(required: list[str] | None = None, **properties: dict) -> dict[str, 
 _STRING, _INTEGER, _BOOLEAN = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 _SERVICES = {"type": "array", "items": {"enum": ["echo", "store", "find", "get", "move"]}}
 _LEVELS = {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]}
+_ASCII_WORKLIST = {
+    "type": "boolean",
+    "description": "Modality Worklist answers folded to ASCII, default character set; "
+    "left out of a PUT: unchanged",
+}
 _NO_AE = {"404": _json(_ref("Error"), "No AE with this title")}
 
 SCHEMAS: dict[str, Any] = {
@@ -33,6 +38,7 @@ SCHEMAS: dict[str, Any] = {
         allow=_SERVICES,
         fuzzy_find=_BOOLEAN,
         description=_STRING,
+        ascii_worklist=_ASCII_WORKLIST,
     ),  # fmt: skip
     "EchoResult": _object(
         ["ok", "status", "ms", "error"],
@@ -60,6 +66,7 @@ DETAILS: dict[str, dict[str, Any]] = {
                         allow=_SERVICES,
                         fuzzy_find=_BOOLEAN,
                         description=_STRING,
+                        ascii_worklist=_ASCII_WORKLIST,
                     )  # fmt: skip
                 }
             },
