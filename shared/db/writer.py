@@ -69,6 +69,9 @@ class Outcome(Enum):
     IDENTICAL_DUPLICATE = "identical duplicate"
     KEPT_FIRST = "duplicate with different content, first kept"
     REPLACED = "duplicate with different content, replaced"
+    COERCED = "coerced version swapped in"  # a Replacement committed
+    RECONCILED = "already as wanted, marked reconciled"  # a Replacement with the same blob
+    CONFLICT = "changed meanwhile, replacement dropped"  # the row moved on: nothing written
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,29 @@ class WriteResult:
     stored_digest: str = ""  # SHA-256 of the bytes the index now holds for this SOP UID
 
 
-_Item = tuple[Submission, "Future[WriteResult]"]
+@dataclass(frozen=True)
+class Replacement:
+    """A rewritten version of a stored instance (coercion on reconciliation, PIR update).
+
+    Committed only if the instance row still points at ``old_digest``: then the row takes the
+    new blob, the patient and study rows are re-filed from ``record`` (the study moves to the
+    record's patient; the ``previous_patient`` row goes when no study is left on it) and the
+    instance is marked reconciled, all in the batch's one commit; the old blob is settled as
+    unreferenced. With ``digest == old_digest`` only the mark is written. Otherwise (the row
+    was replaced or removed meanwhile) nothing changes and the new blob is settled.
+    """
+
+    record: InstanceRecord
+    old_digest: str
+    digest: str
+    size: int
+    blob_path: Path
+    previous_patient: tuple[str, str] = ("", "")  # (PatientID, Issuer) before the rewrite
+    settle: Callable[[set[str]], None] | None = None
+    calling_ae: str = ""
+
+
+_Item = tuple["Submission | Replacement", "Future[WriteResult]"]
 
 
 class IndexWriter:
@@ -107,8 +132,12 @@ class IndexWriter:
         sync_dirs: Callable[[set[Path]], None],
         duplicate_policy: str = "keep_first",
         max_batch: int = 128,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
+        # called on this thread after each commit that stored or replaced an instance: wakes
+        # the reconciler (which also polls, for the commits of other processes)
+        self._on_commit = on_commit
         self._sync_dirs = sync_dirs
         self._replace = duplicate_policy == "replace"
         self._max_batch = max_batch
@@ -126,15 +155,31 @@ class IndexWriter:
         self._thread.join()
         self._engine.dispose()
 
-    def submit_blocking(self, submission: Submission, timeout: float | None = None) -> WriteResult:
+    def submit_blocking(
+        self, submission: Submission | Replacement, timeout: float | None = None
+    ) -> WriteResult:
         """Queue a record and wait until it is committed (for worker threads)."""
         return self._enqueue(submission).result(timeout)
+
+    def submit_all_blocking(
+        self, submissions: list[Replacement], timeout: float | None = None
+    ) -> list[WriteResult | BaseException]:
+        """Queue several at once (they share commits) and wait for all; a failure is
+        returned in its place, not raised."""
+        futures = [self._enqueue(s) for s in submissions]
+        results: list[WriteResult | BaseException] = []
+        for future in futures:
+            try:
+                results.append(future.result(timeout))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def submit(self, submission: Submission) -> WriteResult:
         """Queue a record and wait until it is committed (for coroutines)."""
         return await asyncio.wrap_future(self._enqueue(submission))
 
-    def _enqueue(self, submission: Submission) -> Future[WriteResult]:
+    def _enqueue(self, submission: Submission | Replacement) -> Future[WriteResult]:
         future: Future[WriteResult] = Future()
         self._queue.put((submission, future))
         return future
@@ -182,8 +227,13 @@ class IndexWriter:
             unreferenced = result.unreferenced_digest
             self._settle(submission, {unreferenced} if unreferenced else set())
             _resolve(future, result)
+        if self._on_commit is not None and any(r.outcome in _NEW for r in results):
+            try:
+                self._on_commit()
+            except Exception:
+                log.exception("index writer: commit listener failed")
 
-    def _settle(self, sub: Submission, candidates: set[str]) -> None:
+    def _settle(self, sub: Submission | Replacement, candidates: set[str]) -> None:
         """Tell the submitter which of ``candidates`` no row points to (checked, not assumed:
         a failed store's blob may be an identical copy of a committed one)."""
         if sub.settle is None:
@@ -203,7 +253,9 @@ class IndexWriter:
         except Exception:
             log.exception("releasing the blob of %s failed", sub.record.sop_uid)
 
-    def _apply(self, conn: Connection, sub: Submission) -> WriteResult:
+    def _apply(self, conn: Connection, sub: Submission | Replacement) -> WriteResult:
+        if isinstance(sub, Replacement):
+            return self._replace_version(conn, sub)
         rec = sub.record
         existing = conn.execute(_FIND_INSTANCE, {"b_sop_uid": rec.sop_uid}).first()
         if existing is not None:
@@ -251,7 +303,7 @@ class IndexWriter:
             .where(t.instance.c.id == row_id)
         ).one()
         series_fk, study_fk = self._file(conn, sub.record)
-        values = {**_instance_values(sub), "series_fk": series_fk}
+        values = {**_instance_values(sub), "series_fk": series_fk, "recon": 0}  # reconcile anew
         conn.execute(update(t.instance).where(t.instance.c.id == row_id).values(**values))
         if series_fk != old_series_fk:
             self._count(conn, old_series_fk, old_study_fk, -1)
@@ -259,6 +311,43 @@ class IndexWriter:
         return WriteResult(
             Outcome.REPLACED, unreferenced_digest=old_digest, stored_digest=sub.digest
         )
+
+    def _replace_version(self, conn: Connection, sub: Replacement) -> WriteResult:
+        row = conn.execute(_FIND_INSTANCE, {"b_sop_uid": sub.record.sop_uid}).first()
+        if row is None or row.digest != sub.old_digest:
+            new = sub.digest if sub.digest != sub.old_digest else None
+            return WriteResult(Outcome.CONFLICT, unreferenced_digest=new)
+        if sub.digest == sub.old_digest:
+            conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(recon=1))
+            return WriteResult(Outcome.RECONCILED)
+        patient_fk = self._upsert_patient(conn, sub.record)
+        study_fk = self._upsert_study(conn, sub.record, patient_fk)
+        conn.execute(update(t.study).where(t.study.c.id == study_fk).values(patient_fk=patient_fk))
+        values = {
+            "digest": sub.digest,
+            "size": sub.size,
+            "transfer_syntax": sub.record.transfer_syntax,
+            "recon": 1,
+        }
+        conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(**values))
+        self._drop_empty_patient(conn, sub.previous_patient, patient_fk)
+        return WriteResult(Outcome.COERCED, unreferenced_digest=sub.old_digest)
+
+    @staticmethod
+    def _drop_empty_patient(conn: Connection, key: tuple[str, str], keep: int) -> None:
+        """Remove the patient row the instance left if no study is filed under it any more
+        (after a merge the old Patient ID must no longer answer C-FIND / QIDO)."""
+        patient_id, issuer = key
+        row = conn.execute(
+            select(t.patient.c.id).where(
+                t.patient.c.patient_id == patient_id, t.patient.c.issuer == issuer
+            )
+        ).first()
+        if row is None or row.id == keep:
+            return
+        in_use = conn.execute(select(t.study.c.id).where(t.study.c.patient_fk == row.id).limit(1))
+        if in_use.first() is None:
+            conn.execute(t.patient.delete().where(t.patient.c.id == row.id))
 
     def _upsert_patient(self, conn: Connection, rec: InstanceRecord) -> int:
         values = {
@@ -313,6 +402,9 @@ class IndexWriter:
             modalities.append(modality)
         new = {"b_id": study_fk, "b_modalities": "\\".join(sorted(modalities))}
         conn.execute(_COUNT_NEW_SERIES, new)
+
+
+_NEW = (Outcome.STORED, Outcome.REPLACED)
 
 
 def _instance_values(sub: Submission) -> dict[str, object]:
