@@ -24,7 +24,8 @@ from tools.hl7send import orm
 
 def node_config(path: Path, his_port: int, message_type: str = "ORM^O01", **hl7: Any) -> Path:
     settings = {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0, "max_attempts": 50,
-                "ack_timeout_seconds": 2.0, "viewer_url": "https://pacs.bvcr.vn", **hl7}  # fmt: skip
+                "ack_timeout_seconds": 2.0, "viewer_url": "https://pacs.bvcr.vn",
+                **hl7}  # fmt: skip
     lines = [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     path.write_text("\n".join([
         "[dicom]", "workers = 1", "[hl7]", *lines, "[[hl7.destinations]]", 'name = "his"',

@@ -139,7 +139,12 @@ def _pid(e: StatusEvent) -> str:
 
 def _pv1(e: StatusEvent) -> str:
     return _join("PV1", {1: "1", 2: escape(e.patient_class) or "U", 3: _components(e.location),
-                         8: _components(e.referring_physician)})  # fmt: skip
+                         8: _xcn(e.referring_physician)})  # fmt: skip
+
+
+def _xcn(name: str) -> str:
+    """A person as HL7 XCN: no ID, then the DICOM PN components (family^given^middle)."""
+    return "^" + _components(name) if name else ""
 
 
 def _orc(e: StatusEvent, stamp: str) -> str:
