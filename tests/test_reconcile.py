@@ -206,6 +206,16 @@ def test_a_study_stored_before_its_order_is_linked_when_the_order_arrives(
     assert [s["study_uid"] for s in order(ris, "RC4")["studies"]] == [early]
 
 
+def test_study_sent_by_stow_rs_is_linked_too(ris: NodeProcess, tmp_path: Path) -> None:
+    assert send(ris, orm("RC-12", "RC12", patient="BN-RC12^^^BVCR"))["code"] == "AA"
+    files = study(tmp_path / "stow", "MOD-ST", AccessionNumber="RC12")
+    client(ris).store_instances([pydicom.dcmread(f) for f in files])
+    uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+    for ds in coerced(ris, uid, NAME, 2):
+        assert ds.PatientID == "BN-RC12"
+        assert ds.OriginalAttributesSequence[0].SourceOfPreviousValues.startswith("STOW")
+
+
 def test_sps_id_in_request_attributes_links(ris: NodeProcess, tmp_path: Path) -> None:
     assert send(ris, orm("RC-5", "RC5", patient="BN-RC5^^^BVCR"))["code"] == "AA"
     request = Dataset()
