@@ -90,6 +90,7 @@ class ReconConfig:
 
     enabled: bool = True
     poll_seconds: float = 1.0  # how often commits of other processes are looked for
+    settle_seconds: float = 2.0  # coerce a study's new instances once it received none this long
     complete_after_idle_seconds: float = 900.0  # 0 = never complete a step on idle
     suggest_before_minutes: int = 120  # suggestion window around the scheduled start
     suggest_after_minutes: int = 360
@@ -402,6 +403,8 @@ def _validate_recon(recon: ReconConfig) -> None:
         raise ConfigError(
             "recon.poll_seconds must be > 0 and recon.complete_after_idle_seconds >= 0"
         )
+    if recon.settle_seconds < 0:
+        raise ConfigError(f"recon.settle_seconds must be >= 0, got {recon.settle_seconds}")
     if recon.suggest_before_minutes < 0 or recon.suggest_after_minutes < 0:
         raise ConfigError("recon.suggest_before_minutes and suggest_after_minutes must be >= 0")
 

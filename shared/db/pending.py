@@ -37,10 +37,33 @@ def _joined():  # type: ignore[no-untyped-def]
     )
 
 
-def pending_instances(conn: Connection, limit: int) -> list[StoredInstance]:
-    """The oldest instances the reconciler has not seen. The literal ``recon = 0`` (not a
-    bound parameter) lets SQLite use the partial index that holds only those."""
-    query = _joined().where(t.instance.c.recon == literal_column("0"))
+@dataclass(frozen=True)
+class PendingStudy:
+    study_uid: str
+    count: int  # instances not yet reconciled
+    updated_at: float  # when the study last received an instance
+
+
+def pending_studies(conn: Connection, limit: int = 500) -> list[PendingStudy]:
+    """Studies with instances the reconciler has not seen, oldest first (a scan of the
+    partial index, which holds only those instances)."""
+    query = (
+        select(t.study.c.study_uid, func.count(), func.max(t.study.c.updated_at))
+        .select_from(t.instance)
+        .join(t.series, t.series.c.id == t.instance.c.series_fk)
+        .join(t.study, t.study.c.id == t.series.c.study_fk)
+        .where(t.instance.c.recon == literal_column("0"))
+        .group_by(t.study.c.study_uid)
+        .order_by(func.min(t.instance.c.id))
+        .limit(limit)
+    )
+    return [PendingStudy(uid, int(n), float(at or 0)) for uid, n, at in conn.execute(query)]
+
+
+def pending_of_study(conn: Connection, study_uid: str, limit: int) -> list[StoredInstance]:
+    query = _joined().where(
+        t.instance.c.recon == literal_column("0"), t.study.c.study_uid == study_uid
+    )
     rows = conn.execute(query.order_by(t.instance.c.id).limit(limit))
     return [StoredInstance(*row) for row in rows]
 

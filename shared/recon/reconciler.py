@@ -18,8 +18,10 @@ the DICOM worker processes), or after a restart. Each pass:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -43,7 +45,7 @@ from mekong.shared.ris.matching import Match, StudyFacts, Window
 from mekong.shared.storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
-_BATCH = 256  # new instances per pass
+_BATCH = 512  # new instances of a study per pass
 _PERIODIC_SECONDS = 5.0
 _REMATCH_LIMIT = 200
 _STOP_SECONDS = 60.0
@@ -100,24 +102,30 @@ class Reconciler:
     # --- loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        _lower_priority()
         while not self._stopping.is_set():
             try:
-                busy = self.run_pass()
+                busy, settling = self.run_pass()
             except Exception:
                 log.exception("reconciler: pass failed; trying again")
-                busy = False
-            if not busy:
-                self._wake.wait(self.config.poll_seconds)
-                self._wake.clear()
+                busy, settling = False, None
+            if busy:
+                continue
+            if settling is not None:  # a study is still arriving: do not wake at each commit
+                self._stopping.wait(min(self.config.poll_seconds, settling))
+                continue
+            self._wake.wait(self.config.poll_seconds)
+            self._wake.clear()
 
-    def run_pass(self) -> bool:
-        """One pass; True when it made progress (the next pass follows at once)."""
+    def run_pass(self) -> tuple[bool, float | None]:
+        """One pass: (progress made — the next follows at once, seconds until a study still
+        receiving instances has settled, or None)."""
         progress = self._study_requests()
-        progress = self._new_instances() or progress
+        new, settling = self._new_instances()
         if time.monotonic() >= self._next_periodic:
             self._next_periodic = time.monotonic() + _PERIODIC_SECONDS
             self._periodic()
-        return progress
+        return progress or new, settling
 
     # --- 1. study-level requests --------------------------------------------------------
 
@@ -163,26 +171,40 @@ class Reconciler:
 
     # --- 2. new instances ---------------------------------------------------------------
 
-    def _new_instances(self) -> bool:
-        found = self.index.reading_blocking(lambda conn: pending.pending_instances(conn, _BATCH))
-        if not found:
-            return False
-        progress = False
-        for study_uid, instances in _by_study(found).items():
+    def _new_instances(self) -> tuple[bool, float | None]:
+        """A study seen for the first time is matched at once (the HIS hears of it); its
+        instances are coerced (or marked) once it has received nothing for
+        ``recon.settle_seconds``, so rewriting never competes with the study's own ingest."""
+        studies = self.index.reading_blocking(pending.pending_studies)
+        progress, settling = False, None
+        for study in studies:
             if self._stopping.is_set():
                 break
-            outcomes = self._new_in_study(study_uid, instances)
+            readable = self._look_once(study.study_uid)
+            progress = progress or readable is not None
+            wait = study.updated_at + self.config.settle_seconds - time.time()
+            if wait > 0 and readable is not False:
+                settling = wait if settling is None else min(settling, wait)
+                continue
+            outcomes = self._new_in_study(study.study_uid)
             progress = progress or any(k not in ("failed", "conflict") for k in outcomes)
-        return progress
+        return progress, settling
 
-    def _new_in_study(self, study_uid: str, instances: list[StoredInstance]) -> Counter[str]:
+    def _look_once(self, study_uid: str) -> bool | None:
+        """Match a study the first time it is seen: None if it was seen before, else whether
+        its first instance could be read."""
+        if self.index.reading_blocking(lambda conn: links.link_of(conn, study_uid)) is not None:
+            return None
+        first = self.index.reading_blocking(lambda conn: pending.first_instance(conn, study_uid))
+        return first is not None and self._first_look(first)
+
+    def _new_in_study(self, study_uid: str) -> Counter[str]:
+        instances = self.index.reading_blocking(
+            lambda conn: pending.pending_of_study(conn, study_uid, _BATCH)
+        )
         link = self.index.reading_blocking(lambda conn: links.link_of(conn, study_uid))
-        if link is None:
-            if not self._first_look(instances[0]):
-                return self.rewriter.apply(instances, None)
-            link = self.index.reading_blocking(lambda conn: links.link_of(conn, study_uid))
         coercion = None
-        if link is not None and link.state == LINKED:
+        if instances and link is not None and link.state == LINKED:
             coercion = self.index.reading_blocking(
                 lambda conn: self._coercion(conn, instances[0], COERCE)
             )
@@ -259,11 +281,10 @@ class Reconciler:
                 self._record(facts, result, changes)
 
 
-def _by_study(instances: list[StoredInstance]) -> dict[str, list[StoredInstance]]:
-    grouped: dict[str, list[StoredInstance]] = {}
-    for item in instances:
-        grouped.setdefault(item.study_uid, []).append(item)
-    return grouped
+def _lower_priority() -> None:
+    """Rewriting is background work: this thread yields the CPU to ingest (Linux nice 10)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _summary(outcomes: Counter[str]) -> str:
