@@ -336,4 +336,11 @@ def test_outbox_and_unmatched_answer_json(ris: NodeProcess) -> None:
     assert status == 400 and "limit" in body["error"]
     status, body = api(ris, "GET", "/api/hl7/outbox?limit=5")
     assert status == 200 and set(body["totals"]) == {"PENDING", "SENT", "DEAD"}
-    assert json.dumps(body)
+    spec = api(ris, "GET", "/api/openapi.json")[1]
+    link = spec["paths"]["/api/unmatched/{study}/link"]["post"]
+    assert link["x-permission"] == "orders.write" and "requestBody" in link
+    resend = spec["paths"]["/api/hl7/outbox/{id}/resend"]["post"]
+    assert resend["x-permission"] == "system.configure"
+    text = json.dumps(spec)
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
+        assert ref.removeprefix("#/components/schemas/") in spec["components"]["schemas"], ref
