@@ -220,3 +220,33 @@ def test_message_text_escapes_values_and_keeps_components() -> None:
     omi = build_message(event, "OMI^O23", "MK2", to)
     order = [s.split("|")[0] for s in omi.strip("\r").split("\r")]
     assert order == ["MSH", "PID", "PV1", "ORC", "TQ1", "OBR", "OBX", "IPC"]
+
+
+async def test_the_mpps_hook_records_the_change_and_queues_the_message(index: Index) -> None:
+    from mekong.shared.ris import workflow
+    from mekong.shared.ris.errors import IllegalTransition, NotFound
+    from mekong.shared.ris.status import Status
+
+    index.transaction_blocking(
+        lambda conn: outbox.sync_destinations(conn, [Destination("his", "h", 1, "ORM^O01")])
+    )
+    index.transaction_blocking(lambda conn: _order(conn, "M1"))
+    changes: list[str] = []
+    accession = index.transaction_blocking(
+        lambda conn: workflow.record_step_status(conn, "SPS-M1", Status.IN_PROGRESS, changes)
+    )
+    assert accession == "M1" and "HIS notified: IN_PROGRESS (1 destination(s))" in changes
+    index.transaction_blocking(
+        lambda conn: workflow.record_step_status(conn, "SPS-M1", Status.COMPLETED, [])
+    )
+    rows = index.reading_blocking(lambda conn: outbox.search(conn, accession="M1"))
+    assert [r["event"] for r in rows] == ["COMPLETED", "IN_PROGRESS"]
+    with pytest.raises(IllegalTransition):  # nothing queued for a refused change
+        index.transaction_blocking(
+            lambda conn: workflow.record_step_status(conn, "SPS-M1", Status.IN_PROGRESS, [])
+        )
+    with pytest.raises(NotFound):
+        index.transaction_blocking(
+            lambda conn: workflow.record_step_status(conn, "NOPE", Status.IN_PROGRESS, [])
+        )
+    assert len(index.reading_blocking(lambda conn: outbox.search(conn, accession="M1"))) == 2
