@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import mekong_cli
 from tests.hl7peer import HisListener, Received
 from tests.nodeproc import NodeProcess, free_port, peer_env
 from tests.test_hl7 import NAME, api, send
@@ -164,9 +165,14 @@ def test_refused_message_is_dead_lettered_and_resent(ris: NodeProcess, his: HisL
         wait_rows(ris, "OUT6", "SENT")
     finally:
         his.answer = lambda _text: "AA"
+    listing = mekong_cli("outbox", "list", "--state", "dead", "--data", str(ris.data_dir))
+    assert listing.returncode == 0 and f"#{dead['id']} " in listing.stdout, listing
+    assert "không tồn tại" in listing.stdout and "OUT6" not in listing.stdout
     status, again = api(ris, "POST", f"/api/hl7/outbox/{dead['id']}/resend")
     assert status == 200 and again["state"] == "PENDING", again
     [sent] = wait_rows(ris, "OUT5", "SENT")
+    refused = mekong_cli("outbox", "resend", str(dead["id"]), "--data", str(ris.data_dir))
+    assert refused.returncode == 1 and "only DEAD" in refused.stdout
     assert sent["control_id"] == dead["control_id"]
     status, body = api(ris, "POST", f"/api/hl7/outbox/{dead['id']}/resend")
     assert status == 409 and "only DEAD" in body["error"]

@@ -15,7 +15,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from tests.conftest import assert_archive_consistent, dcmtk, storescu
+from tests.conftest import assert_archive_consistent, dcmtk, mekong_cli, storescu
 from tests.dicomweb_support import client
 from tests.hl7peer import HisListener
 from tests.nodeproc import AE_TITLE, NodeProcess, free_port
@@ -176,6 +176,8 @@ def test_study_without_a_usable_key_is_unmatched_then_linked_by_hand(
     assert listed[unknown]["reason_code"] == "UNKNOWN_KEY" and "'NO-SUCH'" in listed[unknown][
         "reason"]  # fmt: skip
     assert listed[no_key]["patient_id"] == "MOD-NK" and listed[no_key]["num_instances"] == 2
+    printed = mekong_cli("unmatched", "list", "--data", str(ris.data_dir)).stdout
+    assert f"{no_key}  MOD-NK" in printed and "UNKNOWN_KEY" in printed
 
     assert send(ris, orm("RC-3", "RC3", patient="BN-RC3^^^BVCR"))["code"] == "AA"
     path = f"/api/unmatched/{no_key}/link"
