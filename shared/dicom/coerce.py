@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -34,6 +35,7 @@ COERCE = "COERCE"
 CORRECT = "CORRECT"
 UTF8 = "ISO_IR 192"
 _ASCII_SETS = ("", "ISO_IR 6", UTF8)
+_DEFER = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,16 @@ class Coerced:
 
 
 def coerce_instance(
-    part10: bytes, coercion: Coercion, now: dt.datetime | None = None
+    source: bytes | Path, coercion: Coercion, now: dt.datetime | None = None
 ) -> Coerced | None:
     """The rewritten instance, or None when it already carries every value. Raises
     :class:`InvalidInstance` if the result would not be the same instance (UIDs) or cannot
-    be read back."""
-    ds = pydicom.dcmread(io.BytesIO(part10))
+    be read back. From a file, values over 1 MB (pixel data) are read only while the new
+    version is written, so memory holds the new version, not both."""
+    if isinstance(source, Path):
+        ds = pydicom.dcmread(source, defer_size=_DEFER)
+    else:
+        ds = pydicom.dcmread(io.BytesIO(source))
     changed = pending_changes(ds, coercion)
     if not changed:
         return None

@@ -74,14 +74,13 @@ class Rewriter:
                            self.blobs.path_for(stored.digest))  # fmt: skip
         if coercion is None:
             return mark
+        path = self.blobs.path_for(stored.digest)
         try:
-            data = self.blobs.read(stored.digest)
+            own = dataclasses.replace(coercion, source=stored.calling_ae)
+            coerced = coerce_instance(path, own)
         except FileNotFoundError:  # replaced meanwhile: the new version comes round again
             log.info("reconcile: %s changed while queued; skipped", stored.sop_uid)
             return None
-        try:
-            own = dataclasses.replace(coercion, source=stored.calling_ae)
-            coerced = coerce_instance(data, own)
         except Exception as exc:  # an instance pydicom cannot rewrite: keep it as received
             log.error("reconcile: cannot coerce %s (%s); left as received", stored.sop_uid, exc)
             return mark
