@@ -250,3 +250,26 @@ async def test_the_mpps_hook_records_the_change_and_queues_the_message(index: In
             lambda conn: workflow.record_step_status(conn, "NOPE", Status.IN_PROGRESS, [])
         )
     assert len(index.reading_blocking(lambda conn: outbox.search(conn, accession="M1"))) == 2
+
+
+async def test_the_listener_form_of_the_hook(index: Index) -> None:
+    from types import SimpleNamespace
+
+    from mekong.shared.ris import workflow
+    from mekong.shared.ris.status import Status
+
+    index.transaction_blocking(
+        lambda conn: outbox.sync_destinations(conn, [Destination("his", "h", 1, "OMI^O23")])
+    )
+    index.transaction_blocking(lambda conn: _order(conn, "L1"))
+
+    def mpps_started(conn: Connection) -> None:  # what an MPPS N-CREATE does, then announces
+        orders.set_step_status(conn, "SPS-L1", Status.IN_PROGRESS, [])
+        event = SimpleNamespace(accession="L1", previous="SCHEDULED", status="IN_PROGRESS",
+                                cause="mpps")  # fmt: skip
+        workflow.on_order_status_changed(conn, event)
+        workflow.on_order_status_changed(conn, SimpleNamespace(**{**vars(event), "cause": "hl7"}))
+
+    index.transaction_blocking(mpps_started)
+    [row] = index.reading_blocking(lambda conn: outbox.search(conn, accession="L1"))
+    assert (row["event"], row["message_type"]) == ("IN_PROGRESS", "OMI^O23")

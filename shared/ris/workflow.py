@@ -56,6 +56,17 @@ def record_order_status(conn: Connection, key: OrderKey, new: Status, changes: l
     return accession
 
 
+def on_order_status_changed(conn: Connection, event: Any) -> None:
+    """The same hook as a listener, for a publisher that moved an order itself (MPPS) and
+    announces it inside its transaction with an event carrying ``accession``, ``previous``
+    and ``cause``: enqueues the outbound message for the order's current status. Changes
+    caused by the HIS (``cause == "hl7"``) are not sent back."""
+    if getattr(event, "cause", "") == "hl7":
+        return
+    row = orders.find_order(conn, OrderKey(accession=event.accession))
+    order_status_changed(conn, int(row.id), Status(event.previous), [])
+
+
 def order_status_changed(
     conn: Connection, order_fk: int, before: Status, changes: list[str]
 ) -> None:
