@@ -273,3 +273,34 @@ async def test_the_listener_form_of_the_hook(index: Index) -> None:
     index.transaction_blocking(mpps_started)
     [row] = index.reading_blocking(lambda conn: outbox.search(conn, accession="L1"))
     assert (row["event"], row["message_type"]) == ("IN_PROGRESS", "OMI^O23")
+
+
+async def test_uplink_rows_follow_a_rewrite_and_a_row_in_flight_defers_it(
+    index: Index, tmp_path: Path
+) -> None:
+    from mekong.edge.uplink import outbox as uplink
+    from mekong.shared.db.schema_uplink import uplink_outbox
+
+    data = ct(tmp_path)
+    old = _store(index, data)
+    assert index.transaction_blocking(lambda c: uplink.enqueue_new(c, "hub", True)) == 0
+    index.transaction_blocking(  # the reconciler saw it (an unmatched study: only marked)
+        lambda c: c.execute(t.instance.update().values(recon=1))
+    )
+    assert index.transaction_blocking(lambda c: uplink.enqueue_new(c, "hub", True)) == 1
+    blobs: BlobStore = index.blobs  # type: ignore[attr-defined]
+    result = coerce_instance(data, Coercion(ORDER_VALUES))
+    assert result is not None and index.writer is not None
+
+    def swap() -> Outcome:
+        blob = blobs.write(result.data)
+        replacement = Replacement(result.record, old, blob.digest, blob.size, blob.path,
+                                  settle=lambda gone: blobs.release(blob.hold, gone))  # fmt: skip
+        return index.writer.submit_blocking(replacement).outcome  # type: ignore[union-attr]
+
+    index.transaction_blocking(lambda c: c.execute(uplink_outbox.update().values(state="sending")))
+    assert swap() == Outcome.BUSY and blobs.path_for(old).exists()
+    index.transaction_blocking(lambda c: c.execute(uplink_outbox.update().values(state="queued")))
+    assert swap() == Outcome.COERCED and not blobs.path_for(old).exists()
+    digest = index.reading_blocking(lambda c: c.execute(select(uplink_outbox.c.digest)).scalar())
+    assert digest != old and blobs.path_for(digest).exists()

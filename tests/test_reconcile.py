@@ -15,7 +15,13 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from tests.conftest import assert_archive_consistent, dcmtk, mekong_cli, storescu
+from tests.conftest import (
+    assert_archive_consistent,
+    dcmtk,
+    index_digests,
+    mekong_cli,
+    storescu,
+)
 from tests.dicomweb_support import client
 from tests.hl7peer import HisListener
 from tests.nodeproc import AE_TITLE, NodeProcess, free_port
@@ -346,3 +352,25 @@ def test_outbox_and_unmatched_answer_json(ris: NodeProcess) -> None:
     text = json.dumps(spec)
     for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
         assert ref.removeprefix("#/components/schemas/") in spec["components"]["schemas"], ref
+
+
+def test_the_hub_receives_the_coerced_version(node_factory, tmp_path: Path) -> None:
+    """An edge sends a study to the hub only once it is reconciled: the hub's copy carries the
+    order's demographics, byte for byte the edge's."""
+    from tests.authn import add_token
+    from tests.test_uplink import edge_config, wait_for
+
+    hub: NodeProcess = node_factory("hub", mode="hub", trusted_loopback=False).start()
+    token = add_token(hub, "edge_uplink", "technician")
+    args = edge_config(tmp_path / "edge.toml", f"{hub.url}/dicom-web", token)
+    edge: NodeProcess = node_factory("edge", extra_args=args).start()
+    assert send(edge, orm("UP-1", "UP1", patient="BN-UP1^^^BVCR"))["code"] == "AA"
+    uid = store(edge, study(tmp_path / "up", "MOD-UP", count=3, AccessionNumber="UP1"))
+    coerced(edge, uid, NAME, 3)
+    wait_for(lambda: edge.health()["uplink"]["queue_depth"] == 0
+             and len(index_digests(hub.data_dir)) == 3, what="the study at the hub")  # fmt: skip
+    assert index_digests(hub.data_dir) == index_digests(edge.data_dir)
+    found = index_digests(hub.data_dir)
+    for digest in found.values():
+        blob = hub.data_dir / "blobs" / digest[:2] / digest[2:4] / digest
+        assert NAME.encode() in blob.read_bytes()

@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from mekong.shared.db import schema as t
+from mekong.shared.db.schema_uplink import uplink_outbox as u
 from mekong.shared.db.upsert import upsert_returning_id
 from mekong.shared.dicom.header import InstanceRecord
 from mekong.shared.dicom.names import case_insensitive, folded_words
@@ -56,6 +57,14 @@ _COUNT_STUDY = (
         num_instances=t.study.c.num_instances + bindparam("b_delta"), updated_at=bindparam("b_now")
     )
 )
+# An edge's uplink rows of a rewritten instance: the ones not yet sent follow the new blob
+# (the old one is deleted); while a row is being sent the rewrite waits (Outcome.BUSY).
+_UPLINK_SENDING = select(u.c.id).where(u.c.instance_fk == bindparam("b_id"), u.c.state == "sending")
+_UPLINK_FOLLOW = (
+    update(u)
+    .where(u.c.instance_fk == bindparam("b_id"), u.c.state.in_(("queued", "dead")))
+    .values(digest=bindparam("b_digest"), size=bindparam("b_size"))
+)
 _STUDY_MODALITIES = select(t.study.c.modalities).where(t.study.c.id == bindparam("b_id"))
 _COUNT_NEW_SERIES = (
     update(t.study)
@@ -72,6 +81,7 @@ class Outcome(Enum):
     COERCED = "coerced version swapped in"  # a Replacement committed
     RECONCILED = "already as wanted, marked reconciled"  # a Replacement with the same blob
     CONFLICT = "changed meanwhile, replacement dropped"  # the row moved on: nothing written
+    BUSY = "being sent by the uplink, replacement dropped"  # try again later
 
 
 @dataclass(frozen=True)
@@ -320,6 +330,8 @@ class IndexWriter:
         if sub.digest == sub.old_digest:
             conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(recon=1))
             return WriteResult(Outcome.RECONCILED)
+        if conn.execute(_UPLINK_SENDING, {"b_id": row.id}).first() is not None:
+            return WriteResult(Outcome.BUSY, unreferenced_digest=sub.digest)
         patient_fk = self._upsert_patient(conn, sub.record)
         study_fk = self._upsert_study(conn, sub.record, patient_fk)
         conn.execute(update(t.study).where(t.study.c.id == study_fk).values(patient_fk=patient_fk))
@@ -330,6 +342,7 @@ class IndexWriter:
             "recon": 1,
         }
         conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(**values))
+        conn.execute(_UPLINK_FOLLOW, {"b_id": row.id, "b_digest": sub.digest, "b_size": sub.size})
         self._drop_empty_patient(conn, sub.previous_patient, patient_fk)
         return WriteResult(Outcome.COERCED, unreferenced_digest=sub.old_digest)
 

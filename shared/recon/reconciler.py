@@ -136,7 +136,7 @@ class Reconciler:
             if self._stopping.is_set():
                 break
             outcomes = self._rewrite_study(request.study_uid, request.reason)
-            if outcomes["postponed"] or outcomes["failed"]:
+            if outcomes["postponed"] or outcomes["failed"] or outcomes["busy"]:
                 continue  # the request stays: done again on the next pass or after restart
             self.index.transaction_blocking(
                 lambda conn, r=request: links.work_done(conn, r.study_uid, r.seq)
@@ -187,7 +187,7 @@ class Reconciler:
                 settling = wait if settling is None else min(settling, wait)
                 continue
             outcomes = self._new_in_study(study.study_uid)
-            progress = progress or any(k not in ("failed", "conflict") for k in outcomes)
+            progress = progress or any(k not in ("failed", "conflict", "busy") for k in outcomes)
         return progress, settling
 
     def _look_once(self, study_uid: str) -> bool | None:

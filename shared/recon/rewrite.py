@@ -110,6 +110,7 @@ def _name(result: WriteResult | BaseException, replacement: Replacement) -> str:
         Outcome.COERCED: "coerced",
         Outcome.RECONCILED: "unchanged",
         Outcome.CONFLICT: "conflict",
+        Outcome.BUSY: "busy",
     }.get(result.outcome, result.outcome.value)
 
 

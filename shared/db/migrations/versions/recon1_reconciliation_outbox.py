@@ -2,7 +2,8 @@
 
 ``instance.recon`` marks instances the reconciler has not seen (partial index); instances
 already stored when this migration runs are marked seen: an upgrade does not rewrite the
-existing archive. ``recon_study``, ``recon_work``, ``hl7_destination``, ``hl7_outbox``.
+existing archive. ``recon_study``, ``recon_work``, ``hl7_destination``, ``hl7_outbox``, and
+an index of ``uplink_outbox`` by instance.
 
 Revision ID: recon1
 Revises: 0003
@@ -111,9 +112,12 @@ def upgrade() -> None:
     _instance_flag()
     _recon_tables()
     _outbox_tables()
+    # a rewritten instance's uplink rows are found by instance (0003 indexes destination first)
+    op.create_index("ix_uplink_outbox_instance", "uplink_outbox", ["instance_fk"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_uplink_outbox_instance", "uplink_outbox")
     for table in ("hl7_outbox", "hl7_destination", "recon_work", "recon_study"):
         op.drop_table(table)
     op.drop_index("ix_instance_recon_pending", "instance")
