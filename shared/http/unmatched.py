@@ -18,8 +18,8 @@ from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
 from mekong.shared.http.auditing import record
-from mekong.shared.http.errors import error_response
-from mekong.shared.http.orders import _body, domain_error
+from mekong.shared.http.errors import error_response, json_object
+from mekong.shared.http.orders import domain_error
 from mekong.shared.ris import links, reconcile
 from mekong.shared.ris.errors import DomainError, Invalid
 
@@ -57,7 +57,7 @@ async def link(request: web.Request) -> web.Response:
     user = principal.name if principal else "anonymous"
     changes: list[str] = []
     try:
-        body = await _body(request)
+        body = await json_object(request)
         accession = body.get("accession")
         if not isinstance(accession, str) or not accession.strip():
             raise Invalid("accession (the order's accession number) is required", "accession")
