@@ -37,7 +37,16 @@ SCHEMAS: dict[str, Any] = {
                 "description",
                 "modalities",
             )["properties"],
-            "reason_code": {"enum": ["NO_KEY", "UNKNOWN_KEY", "ORDER_CANCELLED", "AMBIGUOUS"]},
+            "reason_code": {
+                "enum": [
+                    "NO_KEY",
+                    "UNKNOWN_KEY",
+                    "ORDER_CANCELLED",
+                    "AMBIGUOUS",
+                    "UNREADABLE",
+                    "ERROR",
+                ]
+            },
             "suggested_accession": {
                 "type": ["string", "null"],
                 "description": "same patient, modality, station and time "

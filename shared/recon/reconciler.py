@@ -180,23 +180,24 @@ class Reconciler:
         for study in studies:
             if self._stopping.is_set():
                 break
-            readable = self._look_once(study.study_uid)
-            progress = progress or readable is not None
+            progress = self._look_once(study.study_uid) or progress
             wait = study.updated_at + self.config.settle_seconds - time.time()
-            if wait > 0 and readable is not False:
+            if wait > 0:
                 settling = wait if settling is None else min(settling, wait)
                 continue
             outcomes = self._new_in_study(study.study_uid)
             progress = progress or any(k not in ("failed", "conflict", "busy") for k in outcomes)
         return progress, settling
 
-    def _look_once(self, study_uid: str) -> bool | None:
-        """Match a study the first time it is seen: None if it was seen before, else whether
-        its first instance could be read."""
+    def _look_once(self, study_uid: str) -> bool:
+        """Match a study the first time it is seen; True if it was new."""
         if self.index.reading_blocking(lambda conn: links.link_of(conn, study_uid)) is not None:
-            return None
+            return False
         first = self.index.reading_blocking(lambda conn: pending.first_instance(conn, study_uid))
-        return first is not None and self._first_look(first)
+        if first is None:
+            return False
+        self._first_look(first)
+        return True
 
     def _new_in_study(self, study_uid: str) -> Counter[str]:
         instances = self.index.reading_blocking(
@@ -213,18 +214,28 @@ class Reconciler:
             log.info("reconcile: study %s: %s", study_uid, _summary(outcomes))
         return outcomes
 
-    def _first_look(self, first: StoredInstance) -> bool:
-        """Match a study seen for the first time; False if its first instance is unreadable
-        (then its instances are only marked: nothing can be said about them)."""
+    def _first_look(self, first: StoredInstance) -> None:
+        """Match a study seen for the first time. A study whose first instance cannot be read,
+        or whose matching fails, is listed as unmatched with that reason (a person sees it)."""
         facts = self._facts(first)
         if facts is None:
-            return False
+            self._unmatched(first, "UNREADABLE", "the study's first instance cannot be read")
+            return
         changes: list[str] = []
-        result = self.index.transaction_blocking(
-            lambda conn: reconcile.reconcile_study(conn, facts, self.window, changes)
-        )
+        try:
+            result = self.index.transaction_blocking(
+                lambda conn: reconcile.reconcile_study(conn, facts, self.window, changes)
+            )
+        except Exception as exc:
+            log.exception("reconcile: matching %s failed", first.study_uid)
+            self._unmatched(first, "ERROR", f"matching failed: {exc}")
+            return
         self._record(facts, result, changes)
-        return True
+
+    def _unmatched(self, first: StoredInstance, code: str, reason: str) -> None:
+        self.index.transaction_blocking(
+            lambda conn: links.unmatched(conn, first.study_uid, code, reason, None)
+        )
 
     def _facts(self, stored: StoredInstance) -> StudyFacts | None:
         try:
