@@ -1,4 +1,5 @@
-"""Archive queries of the reconciler: instances not yet reconciled, the instances of a study."""
+"""Archive queries of the reconciler (RIS-3.8): instances not yet reconciled, the instances of
+a study."""
 
 from __future__ import annotations
 

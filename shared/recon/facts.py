@@ -1,4 +1,4 @@
-"""What an instance's header says about its order: the keys of the match cascade."""
+"""What an instance's header says about its order: the keys of the match cascade (RIS-3.8)."""
 
 from __future__ import annotations
 

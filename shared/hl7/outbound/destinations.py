@@ -1,4 +1,5 @@
-"""``[[hl7.destinations]]`` of the configuration → the rows the outbox fans messages out to."""
+"""``[[hl7.destinations]]`` of the configuration → the rows the outbox fans messages out to
+(RIS-6.2, FEAT-1.2: the integration is configured per HIS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading the receiver's acknowledgement of an outbound message."""
+"""Reading the receiver's acknowledgement of an outbound message (RIS-6.2)."""
 
 from __future__ import annotations
 
