@@ -18,6 +18,8 @@ from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, load_config
 from mekong.shared.dimse.known_aes import remote_ae
 from mekong.shared.dimse.policy import SERVICES
+from mekong.shared.hl7.outbound import cli as outbox_cli
+from mekong.shared.recon import cli as recon_cli
 from mekong.shared.ris import cli as ris_cli
 
 
@@ -83,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     cli_security.add_commands(commands)
     ris_cli.add_parser(commands)
+    outbox_cli.add_parser(commands)
+    recon_cli.add_parser(commands)
     return parser
 
 

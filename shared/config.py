@@ -58,9 +58,45 @@ class HttpConfig:
     frame_ancestors: str = "'self'"  # CSP frame-ancestors: who may show the viewer in a frame
 
 
+HL7_OUT_TYPES = ("ORM^O01", "OMI^O23")
+_DESTINATION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Hl7Destination:
+    """One HIS (or other system) that receives Mekong's status messages (RIS-6.2)."""
+
+    name: str = ""
+    host: str = ""
+    port: int = 0
+    message_type: str = "ORM^O01"  # or "OMI^O23"
+    enabled: bool = True
+    receiving_application: str = ""  # MSH-5
+    receiving_facility: str = ""  # MSH-6
+    viewer_url: str = ""  # base of the viewer link sent to this HIS; default hl7.viewer_url
+
+
 @dataclass(frozen=True)
 class Hl7Config:
     port: int = 2575
+    destinations: tuple[Hl7Destination, ...] = ()
+    max_attempts: int = 20  # deliveries tried before a message is dead-lettered
+    retry_initial_seconds: float = 2.0  # first back-off; doubles per attempt
+    retry_max_seconds: float = 300.0  # back-off cap
+    ack_timeout_seconds: float = 30.0  # no ACK within this: the attempt failed
+    viewer_url: str = ""  # base URL of the viewer for the HIS; default http://bind:http.port
+
+
+@dataclass(frozen=True)
+class ReconConfig:
+    """Reconciliation of stored studies with orders (RIS-3.8, FLOW-1/2)."""
+
+    enabled: bool = True
+    poll_seconds: float = 1.0  # how often commits of other processes are looked for
+    settle_seconds: float = 2.0  # coerce a study's new instances once it received none this long
+    complete_after_idle_seconds: float = 900.0  # 0 = never complete a step on idle
+    suggest_before_minutes: int = 120  # suggestion window around the scheduled start
+    suggest_after_minutes: int = 360
 
 
 @dataclass(frozen=True)
@@ -117,6 +153,7 @@ class NodeConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    recon: ReconConfig = field(default_factory=ReconConfig)
 
     @property
     def index_path(self) -> Path:
@@ -129,7 +166,7 @@ class NodeConfig:
 
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
-    "tls": TlsConfig, "uplink": UplinkConfig,
+    "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig,
 }  # fmt: skip
 
 
@@ -195,6 +232,8 @@ def _field_types(cls: type) -> dict[str, str]:
 
 
 def _coerce(key: str, value: Any, type_name: str) -> Any:
+    if type_name == "tuple[Hl7Destination, ...]":
+        return _destinations(key, value)
     try:
         if type_name == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -222,6 +261,13 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
         wanted = type_name.removesuffix(" | None")
         raise ConfigError(f"config key '{key}' must be {wanted}, got {value!r}") from None
     return value
+
+
+def _destinations(key: str, value: Any) -> tuple[Hl7Destination, ...]:
+    """``[[hl7.destinations]]``: an array of tables, each checked like a section."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"config key '{key}' must be an array of tables ([[{key}]])")
+    return tuple(_section(Hl7Destination, f"{key}[{n}]", v) for n, v in enumerate(value))
 
 
 def validate(config: NodeConfig) -> None:
@@ -256,6 +302,8 @@ def validate(config: NodeConfig) -> None:
     _validate_tls(config)
     _validate_uplink(config.uplink)
     _validate_worklist(config.dicom)
+    _validate_hl7(config.hl7)
+    _validate_recon(config.recon)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
@@ -329,6 +377,47 @@ def _validate_uplink(uplink: UplinkConfig) -> None:
         raise ConfigError("uplink.backoff_max must be >= uplink.backoff_base")
     if uplink.bandwidth < 0:
         raise ConfigError(f"uplink.bandwidth must be >= 0 (0 = unlimited), got {uplink.bandwidth}")
+
+
+def _validate_hl7(hl7: Hl7Config) -> None:
+    if hl7.max_attempts < 1:
+        raise ConfigError(f"hl7.max_attempts must be >= 1, got {hl7.max_attempts}")
+    if not 0 < hl7.retry_initial_seconds <= hl7.retry_max_seconds:
+        raise ConfigError("hl7.retry_initial_seconds must be > 0 and <= hl7.retry_max_seconds")
+    if hl7.ack_timeout_seconds <= 0:
+        raise ConfigError("hl7.ack_timeout_seconds must be > 0")
+    _check_url("hl7.viewer_url", hl7.viewer_url)
+    names: set[str] = set()
+    for n, dest in enumerate(hl7.destinations):
+        key = f"hl7.destinations[{n}]"
+        if not _DESTINATION_NAME.match(dest.name):
+            raise ConfigError(f"{key}.name must be 1-64 letters, digits, '_', '.' or '-', "
+                              f"got {dest.name!r}")  # fmt: skip
+        if dest.name in names:
+            raise ConfigError(f"{key}.name {dest.name!r} is used twice")
+        names.add(dest.name)
+        if not dest.host.strip():
+            raise ConfigError(f"{key}.host is required (host name or IP address)")
+        if not 1 <= dest.port <= 65535:
+            raise ConfigError(f"{key}.port must be 1..65535, got {dest.port}")
+        _one_of(f"{key}.message_type", dest.message_type, HL7_OUT_TYPES)
+        _check_url(f"{key}.viewer_url", dest.viewer_url)
+
+
+def _check_url(key: str, value: str) -> None:
+    if value and not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError(f"{key} must be an http:// or https:// URL, got {value!r}")
+
+
+def _validate_recon(recon: ReconConfig) -> None:
+    if recon.poll_seconds <= 0 or recon.complete_after_idle_seconds < 0:
+        raise ConfigError(
+            "recon.poll_seconds must be > 0 and recon.complete_after_idle_seconds >= 0"
+        )
+    if recon.settle_seconds < 0:
+        raise ConfigError(f"recon.settle_seconds must be >= 0, got {recon.settle_seconds}")
+    if recon.suggest_before_minutes < 0 or recon.suggest_after_minutes < 0:
+        raise ConfigError("recon.suggest_before_minutes and suggest_after_minutes must be >= 0")
 
 
 def is_valid_ae_title(title: str) -> bool:

@@ -26,7 +26,11 @@ from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.services import open_services
 from mekong.shared.dimse.workers import DimseWorkers
 from mekong.shared.hl7.listener import Hl7Listener
+from mekong.shared.hl7.outbound import outbox
+from mekong.shared.hl7.outbound.destinations import destinations
+from mekong.shared.hl7.outbound.sender import Hl7Sender
 from mekong.shared.http.server import HttpServer
+from mekong.shared.recon.reconciler import Reconciler
 from mekong.shared.storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ class Node:
         self.audit: AuditLog | None = None
         # extra sections of GET /api/health that mode code adds (e.g. the edge's "uplink")
         self.health_sections: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
+        self.reconciler: Reconciler | None = None
         self._stop = asyncio.Event()
 
     async def open(self) -> None:
@@ -66,21 +71,39 @@ class Node:
             log.info("removed %d unfinished writes from a previous run", removed)
         self.index = await Index.open(self.config.index_path)
         await self._remove_orphan_blobs()
-        self.index.start_writer(self.blobs.sync_dirs, self.config.dicom.duplicate_policy)
+        self.index.start_writer(
+            self.blobs.sync_dirs, self.config.dicom.duplicate_policy, self._wake_reconciler
+        )
         services = await open_services(self.config, self.index, self.blobs)
         self.archive, self.policy = services.archive, services.policy
         self.audit = services.audit
         self.http = HttpServer(self)
+        await self.index.transaction(
+            lambda conn: outbox.sync_destinations(conn, destinations(self.config))
+        )
         extra_receivers = self.config.dicom.workers - 1
         self.components = [
             self.audit,
             self.http,
             Hl7Listener(self),
+            Hl7Sender(self.index, self.config.hl7),
+            *self._reconciler(),
             *dicom_listeners(self.config, services, reuse_port=extra_receivers > 0),
         ]
         if extra_receivers:
             self.components.append(DimseWorkers(self.config, extra_receivers))
         _register_mode(self)
+
+    def _reconciler(self) -> list[Component]:
+        if not self.config.recon.enabled:
+            return []
+        assert self.index is not None and self.blobs is not None and self.audit is not None
+        self.reconciler = Reconciler(self.index, self.blobs, self.config.recon, self.audit.record)
+        return [self.reconciler]
+
+    def _wake_reconciler(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.wake()
 
     async def _remove_orphan_blobs(self) -> None:
         """Delete blobs a crash left renamed into place but never committed to the index.

@@ -35,6 +35,8 @@ def test_health_reports_mode_components_disk_and_counts(node: NodeProcess) -> No
         "audit",
         "http",
         "hl7",
+        "hl7-out",
+        "reconciler",
         "dimse",
         "dimse-qr",
         "dimse-workers",

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy import Connection, func, literal, literal_column, or_, select, update
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.schema_uplink import uplink_outbox as o
@@ -31,8 +31,12 @@ class Pending:
     attempts: int
 
 
-def enqueue_new(conn: Connection, destination: str) -> int:
-    """Add outbox rows for instances stored since the last scan; returns how many."""
+def enqueue_new(conn: Connection, destination: str, reconciled_only: bool = False) -> int:
+    """Add outbox rows for instances stored since the last scan; returns how many.
+
+    With ``reconciled_only`` (the node reconciles stored studies with orders) the scan stops
+    before the first instance the reconciler has not seen yet, so an instance leaves with the
+    demographics of its order, not as the modality sent it (``mekong.shared.recon``)."""
     last = (
         select(func.coalesce(func.max(o.c.instance_fk), 0))
         .where(o.c.destination == destination)
@@ -51,6 +55,13 @@ def enqueue_new(conn: Connection, destination: str) -> int:
         .order_by(t.instance.c.id)
         .limit(ENQUEUE_CHUNK)
     )
+    if reconciled_only:
+        first_open = (  # the partial index holds only unseen rows: its first entry, O(1)
+            select(func.min(t.instance.c.id))
+            .where(t.instance.c.recon == literal_column("0"))
+            .scalar_subquery()
+        )
+        source = source.where(or_(first_open.is_(None), t.instance.c.id < first_open))
     columns = ["destination", "instance_fk", "sop_uid", "digest", "size", "created_at"]
     return conn.execute(o.insert().from_select(columns, source)).rowcount or 0
 

@@ -92,7 +92,8 @@ class UplinkSender:
     async def _step(self) -> float:
         """One round; returns how long to wait before the next one."""
         destination = self.config.destination
-        await self.index.transaction(lambda c: outbox.enqueue_new(c, destination))
+        reconciled_only = self.node.config.recon.enabled  # send studies once coerced
+        await self.index.transaction(lambda c: outbox.enqueue_new(c, destination, reconciled_only))
         batch = await self.index.transaction(
             lambda c: outbox.claim(c, destination, self.config.batch_size, self.config.batch_bytes)
         )

@@ -61,10 +61,17 @@ class Index:
     async def open(cls, db_path: Path) -> Index:
         return cls(await open_engine(sqlite_url(db_path)))
 
-    def start_writer(self, sync_dirs: Callable[[set[Path]], None], duplicate_policy: str) -> None:
+    def start_writer(
+        self,
+        sync_dirs: Callable[[set[Path]], None],
+        duplicate_policy: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the group-commit writer; ``on_commit`` runs after each commit that stored
+        an instance (the reconciler's wake-up)."""
         url = self.engine.url.render_as_string(hide_password=False)
         writer_engine = open_sync_engine(sync_url(url))
-        self.writer = IndexWriter(writer_engine, sync_dirs, duplicate_policy)
+        self.writer = IndexWriter(writer_engine, sync_dirs, duplicate_policy, on_commit=on_commit)
         self.writer.start()
 
     async def close(self) -> None:

@@ -249,3 +249,7 @@ Index(
     hl7_message.c.control_id,
 )
 Index("ix_hl7_message_received", hl7_message.c.received_at)
+
+# Reconciliation and outbound HL7 tables live in their own modules; importing them here puts
+# them on ``metadata`` wherever the RIS schema is loaded (migrations, tests).
+from mekong.shared.db import outbox_schema, recon_schema  # noqa: E402, F401

@@ -96,9 +96,18 @@ instance = Table(
     Column("columns", Integer, nullable=False, server_default="0"),
     Column("calling_ae", String(16), nullable=False, server_default=""),
     Column("received_at", Float, nullable=False),
+    # 0: not yet seen by the reconciler (new, or replaced by a modality); 1: reconciled
+    Column("recon", Integer, nullable=False, server_default="0"),
 )
 Index("ix_instance_series", instance.c.series_fk)
 Index("ix_instance_digest", instance.c.digest)
+# Partial: holds only the instances waiting for reconciliation, so it stays small.
+Index(
+    "ix_instance_recon_pending",
+    instance.c.recon,
+    sqlite_where=instance.c.recon == 0,
+    postgresql_where=instance.c.recon == 0,
+)
 
 remote_ae = Table(
     "remote_ae",

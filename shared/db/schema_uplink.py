@@ -46,3 +46,5 @@ uplink_outbox = Table(
 )
 Index("ix_uplink_pending", uplink_outbox.c.destination, uplink_outbox.c.state,
       uplink_outbox.c.next_attempt_at)  # fmt: skip
+# the rows of one instance, found when reconciliation rewrites it (migration recon1)
+Index("ix_uplink_outbox_instance", uplink_outbox.c.instance_fk)

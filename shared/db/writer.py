@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from mekong.shared.db import schema as t
+from mekong.shared.db.schema_uplink import uplink_outbox as u
 from mekong.shared.db.upsert import upsert_returning_id
 from mekong.shared.dicom.header import InstanceRecord
 from mekong.shared.dicom.names import case_insensitive, folded_words
@@ -56,6 +57,14 @@ _COUNT_STUDY = (
         num_instances=t.study.c.num_instances + bindparam("b_delta"), updated_at=bindparam("b_now")
     )
 )
+# An edge's uplink rows of a rewritten instance: the ones not yet sent follow the new blob
+# (the old one is deleted); while a row is being sent the rewrite waits (Outcome.BUSY).
+_UPLINK_SENDING = select(u.c.id).where(u.c.instance_fk == bindparam("b_id"), u.c.state == "sending")
+_UPLINK_FOLLOW = (
+    update(u)
+    .where(u.c.instance_fk == bindparam("b_id"), u.c.state.in_(("queued", "dead")))
+    .values(digest=bindparam("b_digest"), size=bindparam("b_size"))
+)
 _STUDY_MODALITIES = select(t.study.c.modalities).where(t.study.c.id == bindparam("b_id"))
 _COUNT_NEW_SERIES = (
     update(t.study)
@@ -69,6 +78,10 @@ class Outcome(Enum):
     IDENTICAL_DUPLICATE = "identical duplicate"
     KEPT_FIRST = "duplicate with different content, first kept"
     REPLACED = "duplicate with different content, replaced"
+    COERCED = "coerced version swapped in"  # a Replacement committed
+    RECONCILED = "already as wanted, marked reconciled"  # a Replacement with the same blob
+    CONFLICT = "changed meanwhile, replacement dropped"  # the row moved on: nothing written
+    BUSY = "being sent by the uplink, replacement dropped"  # try again later
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,29 @@ class WriteResult:
     stored_digest: str = ""  # SHA-256 of the bytes the index now holds for this SOP UID
 
 
-_Item = tuple[Submission, "Future[WriteResult]"]
+@dataclass(frozen=True)
+class Replacement:
+    """A rewritten version of a stored instance (coercion on reconciliation, PIR update).
+
+    Committed only if the instance row still points at ``old_digest``: then the row takes the
+    new blob, the patient and study rows are re-filed from ``record`` (the study moves to the
+    record's patient; the ``previous_patient`` row goes when no study is left on it) and the
+    instance is marked reconciled, all in the batch's one commit; the old blob is settled as
+    unreferenced. With ``digest == old_digest`` only the mark is written. Otherwise (the row
+    was replaced or removed meanwhile) nothing changes and the new blob is settled.
+    """
+
+    record: InstanceRecord
+    old_digest: str
+    digest: str
+    size: int
+    blob_path: Path
+    previous_patient: tuple[str, str] = ("", "")  # (PatientID, Issuer) before the rewrite
+    settle: Callable[[set[str]], None] | None = None
+    calling_ae: str = ""
+
+
+_Item = tuple["Submission | Replacement", "Future[WriteResult]"]
 
 
 class IndexWriter:
@@ -107,8 +142,12 @@ class IndexWriter:
         sync_dirs: Callable[[set[Path]], None],
         duplicate_policy: str = "keep_first",
         max_batch: int = 128,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
+        # called on this thread after each commit that stored or replaced an instance: wakes
+        # the reconciler (which also polls, for the commits of other processes)
+        self._on_commit = on_commit
         self._sync_dirs = sync_dirs
         self._replace = duplicate_policy == "replace"
         self._max_batch = max_batch
@@ -126,15 +165,31 @@ class IndexWriter:
         self._thread.join()
         self._engine.dispose()
 
-    def submit_blocking(self, submission: Submission, timeout: float | None = None) -> WriteResult:
+    def submit_blocking(
+        self, submission: Submission | Replacement, timeout: float | None = None
+    ) -> WriteResult:
         """Queue a record and wait until it is committed (for worker threads)."""
         return self._enqueue(submission).result(timeout)
+
+    def submit_all_blocking(
+        self, submissions: list[Replacement], timeout: float | None = None
+    ) -> list[WriteResult | BaseException]:
+        """Queue several at once (they share commits) and wait for all; a failure is
+        returned in its place, not raised."""
+        futures = [self._enqueue(s) for s in submissions]
+        results: list[WriteResult | BaseException] = []
+        for future in futures:
+            try:
+                results.append(future.result(timeout))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def submit(self, submission: Submission) -> WriteResult:
         """Queue a record and wait until it is committed (for coroutines)."""
         return await asyncio.wrap_future(self._enqueue(submission))
 
-    def _enqueue(self, submission: Submission) -> Future[WriteResult]:
+    def _enqueue(self, submission: Submission | Replacement) -> Future[WriteResult]:
         future: Future[WriteResult] = Future()
         self._queue.put((submission, future))
         return future
@@ -182,8 +237,13 @@ class IndexWriter:
             unreferenced = result.unreferenced_digest
             self._settle(submission, {unreferenced} if unreferenced else set())
             _resolve(future, result)
+        if self._on_commit is not None and any(r.outcome in _NEW for r in results):
+            try:
+                self._on_commit()
+            except Exception:
+                log.exception("index writer: commit listener failed")
 
-    def _settle(self, sub: Submission, candidates: set[str]) -> None:
+    def _settle(self, sub: Submission | Replacement, candidates: set[str]) -> None:
         """Tell the submitter which of ``candidates`` no row points to (checked, not assumed:
         a failed store's blob may be an identical copy of a committed one)."""
         if sub.settle is None:
@@ -203,7 +263,9 @@ class IndexWriter:
         except Exception:
             log.exception("releasing the blob of %s failed", sub.record.sop_uid)
 
-    def _apply(self, conn: Connection, sub: Submission) -> WriteResult:
+    def _apply(self, conn: Connection, sub: Submission | Replacement) -> WriteResult:
+        if isinstance(sub, Replacement):
+            return self._replace_version(conn, sub)
         rec = sub.record
         existing = conn.execute(_FIND_INSTANCE, {"b_sop_uid": rec.sop_uid}).first()
         if existing is not None:
@@ -251,7 +313,7 @@ class IndexWriter:
             .where(t.instance.c.id == row_id)
         ).one()
         series_fk, study_fk = self._file(conn, sub.record)
-        values = {**_instance_values(sub), "series_fk": series_fk}
+        values = {**_instance_values(sub), "series_fk": series_fk, "recon": 0}  # reconcile anew
         conn.execute(update(t.instance).where(t.instance.c.id == row_id).values(**values))
         if series_fk != old_series_fk:
             self._count(conn, old_series_fk, old_study_fk, -1)
@@ -259,6 +321,46 @@ class IndexWriter:
         return WriteResult(
             Outcome.REPLACED, unreferenced_digest=old_digest, stored_digest=sub.digest
         )
+
+    def _replace_version(self, conn: Connection, sub: Replacement) -> WriteResult:
+        row = conn.execute(_FIND_INSTANCE, {"b_sop_uid": sub.record.sop_uid}).first()
+        if row is None or row.digest != sub.old_digest:
+            new = sub.digest if sub.digest != sub.old_digest else None
+            return WriteResult(Outcome.CONFLICT, unreferenced_digest=new)
+        if sub.digest == sub.old_digest:
+            conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(recon=1))
+            return WriteResult(Outcome.RECONCILED)
+        if conn.execute(_UPLINK_SENDING, {"b_id": row.id}).first() is not None:
+            return WriteResult(Outcome.BUSY, unreferenced_digest=sub.digest)
+        patient_fk = self._upsert_patient(conn, sub.record)
+        study_fk = self._upsert_study(conn, sub.record, patient_fk)
+        conn.execute(update(t.study).where(t.study.c.id == study_fk).values(patient_fk=patient_fk))
+        values = {
+            "digest": sub.digest,
+            "size": sub.size,
+            "transfer_syntax": sub.record.transfer_syntax,
+            "recon": 1,
+        }
+        conn.execute(update(t.instance).where(t.instance.c.id == row.id).values(**values))
+        conn.execute(_UPLINK_FOLLOW, {"b_id": row.id, "b_digest": sub.digest, "b_size": sub.size})
+        self._drop_empty_patient(conn, sub.previous_patient, patient_fk)
+        return WriteResult(Outcome.COERCED, unreferenced_digest=sub.old_digest)
+
+    @staticmethod
+    def _drop_empty_patient(conn: Connection, key: tuple[str, str], keep: int) -> None:
+        """Remove the patient row the instance left if no study is filed under it any more
+        (after a merge the old Patient ID must no longer answer C-FIND / QIDO)."""
+        patient_id, issuer = key
+        row = conn.execute(
+            select(t.patient.c.id).where(
+                t.patient.c.patient_id == patient_id, t.patient.c.issuer == issuer
+            )
+        ).first()
+        if row is None or row.id == keep:
+            return
+        in_use = conn.execute(select(t.study.c.id).where(t.study.c.patient_fk == row.id).limit(1))
+        if in_use.first() is None:
+            conn.execute(t.patient.delete().where(t.patient.c.id == row.id))
 
     def _upsert_patient(self, conn: Connection, rec: InstanceRecord) -> int:
         values = {
@@ -313,6 +415,9 @@ class IndexWriter:
             modalities.append(modality)
         new = {"b_id": study_fk, "b_modalities": "\\".join(sorted(modalities))}
         conn.execute(_COUNT_NEW_SERIES, new)
+
+
+_NEW = (Outcome.STORED, Outcome.REPLACED)
 
 
 def _instance_values(sub: Submission) -> dict[str, object]:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from mekong.shared import __version__
 from mekong.shared.auth.roles import PUBLIC, permission_of, public
-from mekong.shared.http import openapi_admin, openapi_ris
+from mekong.shared.http import openapi_admin, openapi_recon, openapi_ris
 
 routes = web.RouteTableDef()
 
@@ -103,8 +103,9 @@ DETAILS: dict[str, dict[str, Any]] = {
 }
 DETAILS.update(openapi_ris.DETAILS)
 DETAILS.update(openapi_admin.DETAILS)
+DETAILS.update(openapi_recon.DETAILS)
 SCHEMAS = {"Error": _ERROR, "LogLevel": _LEVEL, "Health": _HEALTH, "Login": _LOGIN,
-           **openapi_ris.SCHEMAS, **openapi_admin.SCHEMAS}  # fmt: skip
+           **openapi_ris.SCHEMAS, **openapi_admin.SCHEMAS, **openapi_recon.SCHEMAS}  # fmt: skip
 
 
 def build_spec(app: web.Application) -> dict:

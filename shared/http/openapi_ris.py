@@ -107,6 +107,7 @@ SCHEMAS: dict[str, Any] = {
             "visit": _ref("Visit"),
             "procedure": _ref("Procedure"),
             "steps": {"type": "array", "items": _ref("Step")},
+            "studies": {"type": "array", "items": _ref("LinkedStudy")},
         },
     },  # fmt: skip
     "OrderList": {

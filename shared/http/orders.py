@@ -27,7 +27,7 @@ from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.http import keys
 from mekong.shared.http.auditing import record
 from mekong.shared.http.errors import error_response
-from mekong.shared.ris import orders, patients
+from mekong.shared.ris import orders, patients, workflow
 from mekong.shared.ris.errors import DomainError, Invalid, NotFound
 from mekong.shared.ris.model import (
     OrderData,
@@ -280,8 +280,8 @@ async def _move(request: web.Request, new: Status, detail: dict | None = None) -
     assert index is not None
     try:
 
-        def work(conn: Connection) -> dict[str, Any]:
-            orders.set_order_status(conn, OrderKey(accession=accession), new, [])
+        def work(conn: Connection) -> dict[str, Any]:  # the HIS hears of it (RIS-6.2)
+            workflow.record_order_status(conn, OrderKey(accession=accession), new, [])
             return orders.get_order(conn, accession)
 
         order = await index.transaction(work)

@@ -22,6 +22,8 @@ from mekong.shared.http import (
     mobile,
     openapi,
     orders,
+    outbox,
+    unmatched,
     users,
     viewer,
 )
@@ -38,8 +40,8 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 
 # viewer stays last: its catch-all /{path:.*} must be registered after every other route
 ROUTE_MODULES = (
-    health, openapi, auth, users, admin, aes, audit_api, mobile, orders, hl7log,
-    qido, retrieve, rendered, stow, wado_uri, iid, *console.ROUTE_MODULES, viewer,
+    health, openapi, auth, users, admin, aes, audit_api, mobile, orders, hl7log, unmatched,
+    outbox, qido, retrieve, rendered, stow, wado_uri, iid, *console.ROUTE_MODULES, viewer,
 )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from mekong.shared.db.ris_schema import (
     ris_sps,
     ris_visit,
 )
-from mekong.shared.ris import catalogue, events, validate
+from mekong.shared.ris import catalogue, events, links, validate
 from mekong.shared.ris.errors import Duplicate, IllegalTransition, Missing, NotFound, UnknownCode
 from mekong.shared.ris.model import OrderKey, OrderRequest, StepData, VisitData
 from mekong.shared.ris.patients import patient_json, upsert_patient
@@ -221,6 +221,7 @@ def order_json(conn: Connection, row: Any) -> dict[str, Any]:
             "study_uid": procedure.study_uid,
         },
         "steps": [_step_json(s) for s in _steps(conn, row.id)],
+        "studies": links.studies_of_order(conn, row.id),  # stored studies (RIS-3.8)
     }
 
 
