@@ -44,8 +44,8 @@ async def order_context(index: Index, accession: str, modality: str = "") -> Ord
         raise UnknownOrder("an accession number is required")
     try:
         found = await index.reading(lambda conn: orders.get_order(conn, accession))
-    except DomainError as exc:
-        raise UnknownOrder(f"no order with accession {accession!r} ({exc.message})") from None
+    except DomainError:
+        raise UnknownOrder(f"no order with accession {accession!r}") from None
     return context_from(found, modality)
 
 

@@ -29,9 +29,7 @@ def _filters(text: bool) -> str:
     return ",".join(boxes)
 
 
-def make_source(
-    out: Path, seconds: float = 20, size: str = "1920x1080", fps: int = 30
-) -> Path:
+def make_source(out: Path, seconds: float = 20, size: str = "1920x1080", fps: int = 30) -> Path:
     """Write the MP4 (H.264, yuv420p, ultrafast); drawtext is left out if it fails."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for text in (True, False):

@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,6 @@ class CaptureDevice:
         self.last_result: ClipResult | None = None
         self.last_used = time.monotonic()
         self._source: FrameSource | None = None
-        self._source_override: str | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._opened = threading.Event()
@@ -57,13 +55,10 @@ class CaptureDevice:
 
     # --- life cycle (called from the event loop through a worker thread) -------------------
 
-    def open(self, source: str | None = None, timeout: float = 15.0) -> None:
+    def open(self, timeout: float = 15.0) -> None:
         """Start the capture thread (if not running) and wait for the first frame."""
         with self._lock:
-            if source and source != (self._source_override or self.config.source):
-                self._close_locked()
             if self._thread is None or not self._thread.is_alive():
-                self._source_override = source
                 self._closing.clear()
                 self._opened.clear()
                 self.state, self.error = "opening", ""
@@ -131,7 +126,7 @@ class CaptureDevice:
 
     def _run(self) -> None:
         try:
-            self._source = open_source(self.config, self._source_override)
+            self._source = open_source(self.config)
             self.source_fps = self._source.fps
             self.ensure_encoder()
             self._loop(self._source)
@@ -205,7 +200,7 @@ class CaptureDevice:
             "name": self.config.name,
             "label": self.config.label,
             "kind": self.config.kind,
-            "source": self._source_override or self.config.source,
+            "source": self.config.source,
             "state": self.state,
             "error": self.error,
             "recording": recording.counters() if recording else None,
@@ -217,10 +212,6 @@ class CaptureDevice:
             "crop": list(self.box),
             "last": _result_json(self.last_result),
         }
-
-    def reconfigured(self, config: CaptureDeviceConfig) -> CaptureDevice:
-        self.close()
-        return CaptureDevice(replace(config), self.work_dir)
 
 
 def _result_json(result: ClipResult | None) -> dict | None:

@@ -55,6 +55,9 @@ def start_encoder() -> tuple[multiprocessing.process.BaseProcess, Connection]:
 
 def run(conn: Connection) -> None:
     """The encoder process's loop."""
+    import av  # noqa: F401  imported before the first clip, so it starts without a delay
+    import cv2  # noqa: F401
+
     clip: _Clip | None = None
     while True:
         try:

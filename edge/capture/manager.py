@@ -116,14 +116,14 @@ class CaptureManager:
     # --- clip and snapshot ---------------------------------------------------------------------
 
     async def start_clip(
-        self, name: str, accession: str, seconds: float, source: str | None, audit: Audit
+        self, name: str, accession: str, seconds: float, audit: Audit
     ) -> dict[str, Any]:
         device = self.device(name)
         config = device.config
         ctx = await order_context(self.index, accession, config.modality)
         if name in self._storing and not self._storing[name].done():
             await self._storing[name]  # the previous clip of this device is still being stored
-        await asyncio.to_thread(device.open, source)
+        await asyncio.to_thread(device.open)
         recording = device.start_clip(ctx.accession, seconds)
         task = asyncio.create_task(self._finish(device, ctx, recording.result, audit))
         self._storing[name] = task
@@ -138,8 +138,9 @@ class CaptureManager:
             raise LookupError(f"{name} has recorded no clip since the node started")
         return await asyncio.shield(task)
 
-    async def _finish(self, device: CaptureDevice, ctx: OrderContext,
-                      future, audit: Audit) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    async def _finish(
+        self, device: CaptureDevice, ctx: OrderContext, future, audit: Audit
+    ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         clip: ClipResult = await asyncio.wrap_future(future)
         ended = time.monotonic()
         outcome: dict[str, Any] = {"accession": ctx.accession, "frames_sent": clip.frames,

@@ -31,9 +31,9 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(device: CaptureDeviceConfig, source: str | None = None) -> FrameSource:
-    """Open ``source`` (default the device's) as a live device or a paced file."""
-    where = source or device.source
+def open_source(device: CaptureDeviceConfig) -> FrameSource:
+    """Open the device's source as a live device or a paced file."""
+    where = device.source
     if where.startswith("/dev/video") or "://" in where or where.isdigit():
         return LiveSource(where, device)
     if not Path(where).is_file():

@@ -95,5 +95,3 @@ def _checked(result: StoreResult, series_uid: str, frames: int) -> Stored:
     if not result.ok:
         raise StoreFailed(f"the archive refused the object: {result.message}")
     return Stored(result.sop_uid, result.sop_class_uid, result.study_uid, series_uid, frames)
-
-
