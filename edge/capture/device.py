@@ -52,6 +52,7 @@ class CaptureDevice:
         self._lock = threading.Lock()
         self._encoder: tuple | None = None
         self._pending_end = False
+        self._encoder_lock = threading.Lock()
 
     # --- life cycle (called from the event loop through a worker thread) -------------------
 
@@ -94,8 +95,9 @@ class CaptureDevice:
         self.state = "closed"
 
     def ensure_encoder(self) -> None:
-        if self._encoder is None or not self._encoder[0].is_alive():
-            self._encoder = encoder.start_encoder()
+        with self._encoder_lock:
+            if self._encoder is None or not self._encoder[0].is_alive():
+                self._encoder = encoder.start_encoder()
 
     # --- clip --------------------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class CaptureDevice:
     # --- the capture thread --------------------------------------------------------------
 
     def _run(self) -> None:
+        encoder.raise_priority()
         try:
             self._source = open_source(self.config)
             self.source_fps = self._source.fps
@@ -158,10 +161,10 @@ class CaptureDevice:
         recording = self.recording
         if recording is None:
             return
+        recording.feed(cropped(frame, self.box), stamp)  # a clip has at least one frame
         if self._pending_end:
             self._pending_end = False
             recording.end()
-        recording.feed(cropped(frame, self.box), stamp)
         self._drain(recording)
 
     def _drain(self, recording: Recording) -> None:

@@ -12,6 +12,7 @@ Messages (``multiprocessing.Pipe``), capture thread → encoder: ``("begin", Cli
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,6 +44,17 @@ def x264_options(spec: ClipSpec) -> dict[str, str]:
             "x264-params": params}  # fmt: skip
 
 
+def raise_priority(step: int = -5) -> None:
+    """Best effort: run the calling process (Linux: thread) before ordinary work, so a busy
+    machine delays the web console rather than the video. Needs CAP_SYS_NICE (root, or the
+    systemd unit's Nice=/AmbientCapabilities=); without it nothing changes."""
+    import os
+    import threading
+
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), step)
+
+
 def start_encoder() -> tuple[multiprocessing.process.BaseProcess, Connection]:
     """Spawn an encoder process; returns it and the capture side of its pipe."""
     context = multiprocessing.get_context("spawn")
@@ -55,6 +67,7 @@ def start_encoder() -> tuple[multiprocessing.process.BaseProcess, Connection]:
 
 def run(conn: Connection) -> None:
     """The encoder process's loop."""
+    raise_priority()
     import av  # noqa: F401  imported before the first clip, so it starts without a delay
     import cv2  # noqa: F401
 

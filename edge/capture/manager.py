@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mekong.edge.capture.device import CaptureDevice
+from mekong.edge.capture.device import CaptureDevice, DeviceBusy
 from mekong.edge.capture.images import cropped
 from mekong.edge.capture.recording import ClipResult
 from mekong.edge.capture.store import Stored, store_clip, store_snapshot
@@ -121,6 +121,10 @@ class CaptureManager:
         device = self.device(name)
         config = device.config
         ctx = await order_context(self.index, accession, config.modality)
+        if device.recording is not None:
+            raise DeviceBusy(
+                f"{name} is recording for accession {device.recording.accession}; stop it first"
+            )
         if name in self._storing and not self._storing[name].done():
             await self._storing[name]  # the previous clip of this device is still being stored
         await asyncio.to_thread(device.open)

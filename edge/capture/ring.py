@@ -18,6 +18,7 @@ class FrameRing:
         self.memory = SharedMemory(create=True, size=slots * height * width * 3)
         self.frames = np.ndarray(self.shape, np.uint8, self.memory.buf)
         self.free = list(range(slots))
+        self.closed = False
 
     @property
     def name(self) -> str:
@@ -35,6 +36,9 @@ class FrameRing:
         self.free.append(slot)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         del self.frames
         with contextlib.suppress(FileNotFoundError):
             self.memory.close()
