@@ -22,13 +22,17 @@ from tests.nodeproc import NodeProcess
 NAME = "Nguyễn^Thị Hồng Nhung"
 
 
-def edge_config(path: Path, devices: list[dict[str, Any]], folders: list[dict[str, Any]]) -> list[str]:
+def edge_config(
+    path: Path, devices: list[dict[str, Any]], folders: list[dict[str, Any]]
+) -> list[str]:
     """Write a TOML config (one DICOM process) with these devices and folders."""
     lines = ["[dicom]", "workers = 1"]
     for table, items in (("edge.capture_devices", devices), ("edge.watch_folders", folders)):
         for item in items:
             lines.append(f"[[{table}]]")
-            lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in item.items()]
+            lines += [
+                f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in item.items()
+            ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return ["--config", str(path)]
 

@@ -8,6 +8,7 @@ the event loop can make the capture lose frames.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -51,7 +52,6 @@ class CaptureDevice:
         self._opened = threading.Event()
         self._lock = threading.Lock()
         self._encoder: tuple | None = None
-        self._pending_end = False
         self._encoder_lock = threading.Lock()
 
     # --- life cycle (called from the event loop through a worker thread) -------------------
@@ -84,10 +84,8 @@ class CaptureDevice:
         self._thread = None
         if self._encoder is not None:
             process, conn = self._encoder
-            try:
+            with contextlib.suppress(OSError):
                 conn.send(("quit",))
-            except OSError:
-                pass
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
@@ -121,7 +119,7 @@ class CaptureDevice:
         recording = self.recording
         if recording is None:
             return None
-        self._pending_end = True
+        recording.stop_requested = True  # the capture thread ends it at the next frame
         return recording.result
 
     # --- the capture thread --------------------------------------------------------------
@@ -162,8 +160,7 @@ class CaptureDevice:
         if recording is None:
             return
         recording.feed(cropped(frame, self.box), stamp)  # a clip has at least one frame
-        if self._pending_end:
-            self._pending_end = False
+        if recording.stop_requested:
             recording.end()
         self._drain(recording)
 

@@ -147,9 +147,10 @@ class CaptureManager:
     ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         clip: ClipResult = await asyncio.wrap_future(future)
         ended = time.monotonic()
-        outcome: dict[str, Any] = {"accession": ctx.accession, "frames_sent": clip.frames,
-                                   "dropped": clip.dropped, "duplicated": clip.duplicated,
-                                   "seconds": round(clip.stopped_at - clip.started_at, 2)}  # fmt: skip
+        outcome: dict[str, Any] = {
+            "accession": ctx.accession, "frames_sent": clip.frames, "dropped": clip.dropped,
+            "duplicated": clip.duplicated, "seconds": round(clip.stopped_at - clip.started_at, 2),
+        }  # fmt: skip
         try:
             if clip.error:
                 raise RuntimeError(clip.error)

@@ -51,6 +51,7 @@ class Recording:
         self.started_at = time.time()
         self.stopped_at = 0.0
         self.ending = False
+        self.stop_requested = False
         self.result: Future[ClipResult] = Future()
 
     def feed(self, frame: np.ndarray, stamp: float) -> None:

@@ -22,9 +22,9 @@ from typing import Any
 from pydicom.uid import SecondaryCaptureImageStorage
 
 from mekong.edge.dicomize.common import Origin, part10
-from mekong.edge.dicomize.jpeg import NotJpeg
+from mekong.edge.dicomize.jpeg import NotJpeg, jpeg_info
 from mekong.edge.dicomize.kinds import kind_of
-from mekong.edge.dicomize.pdf import NotAPdf, pdf_object
+from mekong.edge.dicomize.pdf import NotAPdf, check_pdf, pdf_object
 from mekong.edge.dicomize.still import NotAnImage, jpeg_object, png_object
 from mekong.edge.dicomize.video import NotAVideo, probe, video_dataset, write_part10
 from mekong.edge.imports.convert import MEDIA_TYPES, NotConvertible, origin, sniff
@@ -79,10 +79,13 @@ class Importer:
         found = self.devices.get(device)
         return found.kind if found else default
 
-    async def import_bytes(self, data: bytes, filename: str, accession: str, device: str,
-                           source: str, actor: Actor, kind: str = "other") -> ImportResult:  # fmt: skip
+    async def import_bytes(
+        self, data: bytes, filename: str, accession: str, device: str, source: str,
+        actor: Actor, kind: str = "other",
+    ) -> ImportResult:  # fmt: skip
         """Import one file's content; raises NotConvertible, UnknownOrder or StoreRefused."""
         media = sniff(data[:16])
+        _precheck(media, data)
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         accession = accession.strip()
         done = await self.index.reading(
@@ -174,6 +177,17 @@ class Importer:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+
+
+def _precheck(media: str, data: bytes) -> None:
+    """A damaged file is refused for what it is before its order is looked up."""
+    try:
+        if media == "jpeg":
+            jpeg_info(data)
+        elif media == "pdf":
+            check_pdf(data)
+    except (NotJpeg, NotAPdf) as exc:
+        raise NotConvertible(str(exc)) from None
 
 
 def _rest(original: originals.Original) -> tuple:
