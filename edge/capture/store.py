@@ -60,7 +60,8 @@ async def store_snapshot(
 async def store_clip(
     archive: Archive, device: CaptureDeviceConfig, ctx: OrderContext, clip: ClipResult
 ) -> Stored:
-    """Probe the MP4, encapsulate it unchanged, store; the files are removed afterwards.
+    """Probe the MP4, encapsulate it unchanged (streamed into a Part 10 file beside it), store
+    that file by renaming it into the blob store; the files are removed afterwards.
 
     When anything fails the MP4 is kept in ``failed/`` beside it, never deleted."""
     staged = clip.path.with_suffix(".dcm")
@@ -70,10 +71,8 @@ async def store_clip(
         size = clip.path.stat().st_size
         sop_class = kind_of(device.kind).video_class
         ds = video_dataset(ctx, info, size, sop_class, origin_for(device, "video"))
-        await asyncio.to_thread(write_part10, ds, clip.path, staged)
-        data = await asyncio.to_thread(staged.read_bytes)
-        result = await archive.store(data, source="capture")
-        del data
+        _, digest = await asyncio.to_thread(write_part10, ds, clip.path, staged)
+        result = await archive.store_file(staged, source="capture", digest=digest)
         done = _checked(result, str(ds.SeriesInstanceUID), info.frames)
         stored = True
         return done

@@ -10,6 +10,7 @@ clip is never held in memory to be encapsulated.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -120,33 +121,40 @@ def video_dataset(
     return ds
 
 
-def write_part10(ds: Dataset, mp4: Path, out: Path) -> int:
+def write_part10(ds: Dataset, mp4: Path, out: Path) -> tuple[int, str]:
     """Write ``ds`` with the MP4 file encapsulated (empty Basic Offset Table; one fragment, or
-    fragments of at most 2^32 - 2 bytes past 4 GB) to ``out``; returns the file's size."""
+    fragments of at most 2^32 - 2 bytes past 4 GB) to ``out``; returns its size and SHA-256
+    (computed while writing, so the archive need not read the file again)."""
     size = mp4.stat().st_size
+    digest = hashlib.sha256()
     with open(out, "wb") as handle, open(mp4, "rb") as source:
-        handle.write(part10(ds))
-        handle.write(_PIXEL_DATA + _ITEM + b"\x00\x00\x00\x00")
+
+        def write(data: bytes) -> None:
+            handle.write(data)
+            digest.update(data)
+
+        write(part10(ds))
+        write(_PIXEL_DATA + _ITEM + b"\x00\x00\x00\x00")
         remaining = size
         while remaining:
             length = min(remaining, MAX_FRAGMENT)
             padded = length + (length % 2)
-            handle.write(_ITEM + struct.pack("<I", padded))
-            _copy(source, handle, length)
+            write(_ITEM + struct.pack("<I", padded))
+            _copy(source, write, length)
             if padded != length:
-                handle.write(b"\x00")
+                write(b"\x00")
             remaining -= length
-        handle.write(_SEQUENCE_END)
-        return handle.tell()
+        write(_SEQUENCE_END)
+        return handle.tell(), digest.hexdigest()
 
 
-def _copy(source, target, length: int) -> None:  # type: ignore[no-untyped-def]
+def _copy(source, write, length: int) -> None:  # type: ignore[no-untyped-def]
     copied = 0
     while copied < length:
         chunk = source.read(min(16 * 1024 * 1024, length - copied))
         if not chunk:
             raise NotAVideo("the MP4 file shrank while it was being encapsulated")
-        target.write(chunk)
+        write(chunk)
         copied += len(chunk)
 
 

@@ -138,7 +138,7 @@ class Importer:
                 source.rename(encoded)
             ds = video_dataset(ctx, info, encoded.stat().st_size, video_class, chosen)
             await asyncio.to_thread(write_part10, ds, encoded, staged)
-            return await asyncio.to_thread(staged.read_bytes), transcoded
+            return await asyncio.to_thread(staged.read_bytes), transcoded  # upload-sized
         finally:
             for path in (source, encoded, staged):
                 path.unlink(missing_ok=True)
