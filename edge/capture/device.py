@@ -20,7 +20,7 @@ import numpy as np
 
 from mekong.edge.capture import encoder
 from mekong.edge.capture.images import crop_box, cropped
-from mekong.edge.capture.recording import ClipResult, Recording
+from mekong.edge.capture.recording import ClipResult, HeaderMaker, Recording
 from mekong.edge.capture.sources import FrameSource, SourceError, open_source
 from mekong.shared.config import CaptureDeviceConfig
 
@@ -99,7 +99,9 @@ class CaptureDevice:
 
     # --- clip --------------------------------------------------------------------------------
 
-    def start_clip(self, accession: str, seconds: float = 0.0) -> Recording:
+    def start_clip(
+        self, accession: str, seconds: float = 0.0, make_header: HeaderMaker | None = None
+    ) -> Recording:
         if self.recording is not None:
             raise DeviceBusy(
                 f"{self.config.name} is recording for accession {self.recording.accession}"
@@ -107,9 +109,10 @@ class CaptureDevice:
         self.ensure_encoder()
         assert self._encoder is not None
         limit = round(seconds * self.config.fps) if seconds else 0
-        path = self.work_dir / f"{self.config.name}-{uuid.uuid4().hex}.mp4"
+        suffix = ".dcm" if make_header else ".mp4"
+        path = self.work_dir / f"{self.config.name}-{uuid.uuid4().hex}{suffix}"
         recording = Recording(self._encoder[1], path, accession, self.config.fps, limit,
-                              self.config.preset, self.config.crf)  # fmt: skip
+                              self.config.preset, self.config.crf, make_header)  # fmt: skip
         self.recording = recording
         self.last_used = time.monotonic()
         return recording

@@ -3,7 +3,8 @@
 Runs in its own process (``spawn``), so encoding never stalls the node's event loop or the
 capture thread; one per open device, reused clip after clip. Output: H.264 High Profile,
 Level 4.1, yuv420p (BT.601, limited range, as ``YBR_PARTIAL_420`` says), constant frame
-rate, a key frame every 2 s, written straight to disk by the MP4 muxer.
+rate, a key frame every 2 s, written straight to disk by the MP4 muxer — behind the Part 10
+header the capture side wrote first, so the file is the DICOM object once the clip ends.
 
 Messages (``multiprocessing.Pipe``), capture thread → encoder: ``("begin", ClipSpec)``,
 ``("frame", slot)``, ``("repeat",)``, ``("end",)``, ``("quit",)``; encoder → capture thread:
@@ -30,6 +31,7 @@ class ClipSpec:
     fps: float
     preset: str = "ultrafast"
     crf: int = 23
+    offset: int = 0  # the MP4 starts here: the Part 10 header is written before it
 
 
 def x264_options(spec: ClipSpec) -> dict[str, str]:
@@ -97,13 +99,15 @@ class _Clip:
         import av
 
         from mekong.edge.capture.ring import attach
+        from mekong.edge.dicomize.video import OffsetFile
 
         self.conn = conn
         self.error = ""
         self.count = 0
         self.last: Any = None
         self.memory, self.frames = attach(spec.ring, spec.shape)
-        self.container = av.open(spec.path, "w")
+        target = OffsetFile(open(spec.path, "r+b"), spec.offset)  # noqa: SIM115 - muxer closes
+        self.container = av.open(target, "w", format="mp4")
         rate = Fraction(spec.fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264", rate=rate, options=x264_options(spec))
         self.stream.width, self.stream.height = spec.shape[2], spec.shape[1]

@@ -22,7 +22,7 @@ from typing import Any
 from mekong.edge.capture.device import CaptureDevice, DeviceBusy
 from mekong.edge.capture.images import cropped
 from mekong.edge.capture.recording import ClipResult
-from mekong.edge.capture.store import Stored, store_clip, store_snapshot
+from mekong.edge.capture.store import Stored, header_maker, store_clip, store_snapshot
 from mekong.edge.orders import OrderContext, order_context
 from mekong.shared.archive import Archive
 from mekong.shared.config import CaptureDeviceConfig, ConfigError, validate_capture_device
@@ -128,7 +128,7 @@ class CaptureManager:
         if name in self._storing and not self._storing[name].done():
             await self._storing[name]  # the previous clip of this device is still being stored
         await asyncio.to_thread(device.open)
-        recording = device.start_clip(ctx.accession, seconds)
+        recording = device.start_clip(ctx.accession, seconds, header_maker(config, ctx))
         task = asyncio.create_task(self._finish(device, ctx, recording.result, audit))
         self._storing[name] = task
         return device.status()

@@ -4,6 +4,7 @@ encoder process through shared memory (RIS-6.7; dropped and duplicated frames co
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -14,6 +15,9 @@ import numpy as np
 from mekong.edge.capture.cfr import CfrClock
 from mekong.edge.capture.encoder import ClipSpec
 from mekong.edge.capture.ring import FrameRing
+from mekong.edge.dicomize.video import ClipHeader
+
+HeaderMaker = Callable[[int, int], ClipHeader]  # (rows, columns) → the Part 10 header
 
 RING_SLOTS = 30  # one second of 30 fps frames may wait for the encoder
 
@@ -29,6 +33,7 @@ class ClipResult:
     started_at: float
     stopped_at: float
     error: str = ""
+    header: ClipHeader | None = None  # the MP4 is in ``path`` behind this header
     extra: dict = field(default_factory=dict)
 
 
@@ -37,7 +42,7 @@ class Recording:
 
     def __init__(
         self, conn: Connection, path: Path, accession: str, fps: float, limit: int,
-        preset: str, crf: int,
+        preset: str, crf: int, make_header: HeaderMaker | None = None,
     ) -> None:  # fmt: skip
         self.conn = conn
         self.path = path
@@ -45,6 +50,8 @@ class Recording:
         self.fps = fps
         self.limit = limit  # frames; 0 = until stopped
         self.preset, self.crf = preset, crf
+        self.make_header = make_header
+        self.header: ClipHeader | None = None
         self.clock = CfrClock(fps)
         self.ring: FrameRing | None = None
         self.sent = 0  # frames (new or repeated) sent to the encoder
@@ -74,9 +81,12 @@ class Recording:
 
     def _begin(self, frame: np.ndarray) -> None:
         height, width = frame.shape[:2]
+        self.header = self.make_header(height, width) if self.make_header else None
+        self.path.write_bytes(self.header.data if self.header else b"")
         self.ring = FrameRing(RING_SLOTS, height, width)
+        offset = len(self.header.data) if self.header else 0
         spec = ClipSpec(str(self.path), self.ring.name, self.ring.shape, self.fps,
-                        self.preset, self.crf)  # fmt: skip
+                        self.preset, self.crf, offset)  # fmt: skip
         self.conn.send(("begin", spec))
 
     def _send(self, message: tuple) -> None:
@@ -120,6 +130,7 @@ class Recording:
         return ClipResult(
             self.path, self.accession, frames, self.fps, self.clock.dropped,
             self.clock.duplicated, self.started_at, self.stopped_at or time.time(), error,
+            self.header,
         )  # fmt: skip
 
     def counters(self) -> dict[str, int | float | str]:

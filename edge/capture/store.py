@@ -8,16 +8,30 @@ profile) rather than trusting the recorder's count.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import shutil
 from dataclasses import dataclass
+from fractions import Fraction
+from io import BytesIO
 from pathlib import Path
 
+from pydicom import dcmread
+from pydicom.uid import MPEG4HP41F
+
 from mekong.edge.capture.images import snapshot_jpeg
-from mekong.edge.capture.recording import ClipResult
+from mekong.edge.capture.recording import ClipResult, HeaderMaker
 from mekong.edge.dicomize.common import Origin, part10
 from mekong.edge.dicomize.kinds import kind_of
 from mekong.edge.dicomize.still import jpeg_object
-from mekong.edge.dicomize.video import probe, video_dataset, write_part10
+from mekong.edge.dicomize.video import (
+    MAX_FRAGMENT,
+    ClipHeader,
+    VideoInfo,
+    clip_header,
+    finish_clip,
+    probe,
+    video_dataset,
+    write_part10,
+)
 from mekong.edge.orders import OrderContext
 from mekong.shared.archive import Archive, StoreResult
 from mekong.shared.config import CaptureDeviceConfig
@@ -57,29 +71,63 @@ async def store_snapshot(
     return _checked(result, str(ds.SeriesInstanceUID), 1)
 
 
+def header_maker(device: CaptureDeviceConfig, ctx: OrderContext) -> HeaderMaker:
+    """The clip's Part 10 header, made when its first frame's size is known."""
+
+    def make(rows: int, columns: int) -> ClipHeader:
+        rate = Fraction(device.fps).limit_denominator(1001)
+        info = VideoInfo("h264", "High", 41, "yuv420p", columns, rows, 1, rate, False, "mp4")
+        sop_class = kind_of(device.kind).video_class
+        return clip_header(video_dataset(ctx, info, 0, sop_class, origin_for(device, "video")))
+
+    return make
+
+
 async def store_clip(
     archive: Archive, device: CaptureDeviceConfig, ctx: OrderContext, clip: ClipResult
 ) -> Stored:
-    """Probe the MP4, encapsulate it unchanged (streamed into a Part 10 file beside it), store
-    that file by renaming it into the blob store; the files are removed afterwards.
-
-    When anything fails the MP4 is kept in ``failed/`` beside it, never deleted."""
-    staged = clip.path.with_suffix(".dcm")
+    """Finish the Part 10 file the clip was recorded into (frame count from the MP4 itself)
+    and store it by renaming it into the blob store: the video is neither copied nor read
+    into memory. When anything fails the file is kept in ``failed/`` beside it."""
     stored = False
     try:
-        info = await asyncio.to_thread(probe, clip.path)
-        size = clip.path.stat().st_size
-        sop_class = kind_of(device.kind).video_class
-        ds = video_dataset(ctx, info, size, sop_class, origin_for(device, "video"))
-        _, digest = await asyncio.to_thread(write_part10, ds, clip.path, staged)
-        result = await archive.store_file(staged, source="capture", digest=digest)
-        done = _checked(result, str(ds.SeriesInstanceUID), info.frames)
+        if clip.header is None:
+            raise StoreFailed("the clip has no DICOM header")
+        header = clip.header
+        info = await asyncio.to_thread(probe, clip.path, len(header.data))
+        if clip.path.stat().st_size - len(header.data) > MAX_FRAGMENT:
+            digest = await asyncio.to_thread(_refragment, clip.path, header, info.frames)
+        else:
+            digest = await asyncio.to_thread(finish_clip, clip.path, header, info.frames)
+        series_uid = _series_of(header)
+        result = await archive.store_file(clip.path, source="capture", digest=digest)
+        done = _checked(result, series_uid, info.frames)
         stored = True
         return done
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
         _settle(clip.path, stored)
+
+
+def _refragment(path: Path, header: ClipHeader, frames: int) -> str:
+    """Past 4 GB (hours of video): the MP4 is copied out and encapsulated again in fragments
+    under the Fragmentable transfer syntax (``.102.1``); returns the new file's SHA-256."""
+    ds = dcmread(BytesIO(header.data), stop_before_pixels=True)
+    mp4, staged = path.with_suffix(".mp4"), path.with_suffix(".part10")
+    with open(path, "rb") as source, open(mp4, "wb") as target:
+        source.seek(len(header.data))
+        shutil.copyfileobj(source, target, 16 * 1024 * 1024)
+    ds.NumberOfFrames = frames
+    ds.EncapsulatedPixelDataValueTotalLength = mp4.stat().st_size
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41F
+    _, digest = write_part10(ds, mp4, staged)
+    mp4.unlink()
+    staged.replace(path)
+    return digest
+
+
+def _series_of(header: ClipHeader) -> str:
+    ds = dcmread(BytesIO(header.data), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+    return str(ds.SeriesInstanceUID)
 
 
 def _settle(mp4: Path, stored: bool) -> None:

@@ -10,11 +10,14 @@ clip is never held in memory to be encapsulated.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import av
 from pydicom import Dataset
@@ -60,10 +63,11 @@ class VideoInfo:
         )
 
 
-def probe(path: Path) -> VideoInfo:
-    """Read the container and stream headers (and count packets if the header has no count)."""
+def probe(path: Path, offset: int = 0) -> VideoInfo:
+    """Read the container and stream headers (and count packets if the header has no count);
+    ``offset``: where the MP4 starts in the file (a clip recorded into its Part 10 file)."""
     try:
-        with av.open(str(path)) as container:
+        with _opened(path, offset) as source, av.open(source) as container:
             if not container.streams.video:
                 raise NotAVideo("the file has no video stream")
             stream = container.streams.video[0]
@@ -77,6 +81,46 @@ def probe(path: Path) -> VideoInfo:
             )  # fmt: skip
     except av.FFmpegError as exc:
         raise NotAVideo(f"the video cannot be read: {exc}") from None
+
+
+@contextlib.contextmanager
+def _opened(path: Path, offset: int) -> Iterator[Any]:
+    if not offset:
+        yield str(path)
+        return
+    with open(path, "rb") as raw:
+        yield OffsetFile(raw, offset)
+
+
+class OffsetFile:
+    """A file seen from ``offset`` on: the MP4 muxer/demuxer works inside a Part 10 file."""
+
+    def __init__(self, raw: BinaryIO, offset: int) -> None:
+        self.raw, self.offset = raw, offset
+        raw.seek(offset)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.raw.read(size)
+
+    def write(self, data: bytes) -> int:
+        return self.raw.write(data)
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        if whence == 0:
+            position += self.offset
+        return self.raw.seek(position, whence) - self.offset
+
+    def tell(self) -> int:
+        return self.raw.tell() - self.offset
+
+    def seekable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _count_packets(container: av.container.InputContainer, stream: av.VideoStream) -> int:
@@ -121,6 +165,53 @@ def video_dataset(
     return ds
 
 
+@dataclass(frozen=True)
+class ClipHeader:
+    """The Part 10 bytes a live clip's MP4 is recorded behind, with the offsets of the values
+    only known at the end (number of frames, lengths), which keep a fixed size: the MP4 is
+    written once, straight into the file that becomes the stored object (no copy at stop)."""
+
+    data: bytes
+    frames_at: int  # NumberOfFrames value: 12 bytes, right-aligned (IS allows leading spaces)
+    total_length_at: int  # EncapsulatedPixelDataValueTotalLength (UV, 8 bytes)
+    item_length_at: int  # the fragment's item length (4 bytes)
+
+
+def clip_header(ds: Dataset) -> ClipHeader:
+    """``ds`` from :func:`video_dataset` (any size ≤ 4 GB): serialised with fixed-size fields."""
+    raw = part10(ds)
+    frames = b"\x28\x00\x08\x00IS"
+    start = raw.index(frames)
+    length = struct.unpack_from("<H", raw, start + 6)[0]
+    raw = raw[:start] + frames + struct.pack("<H", 12) + b"1".rjust(12) + raw[start + 8 + length :]
+    total = raw.index(b"\xe0\x7f\x03\x00UV\x00\x00\x08\x00\x00\x00") + 12
+    pixel = raw + _PIXEL_DATA + _ITEM + b"\x00\x00\x00\x00" + _ITEM + b"\x00\x00\x00\x00"
+    return ClipHeader(pixel, start + 8, total, len(pixel) - 4)
+
+
+def finish_clip(path: Path, header: ClipHeader, frames: int) -> str:
+    """Close the Part 10 file a clip was recorded into: pad the MP4 to even length, end the
+    pixel data, fill in frames and lengths; returns the file's SHA-256."""
+    with open(path, "r+b") as handle:
+        size = handle.seek(0, 2) - len(header.data)
+        if not 0 < size <= MAX_FRAGMENT:
+            raise NotAVideo(f"a recorded MP4 of {size} bytes does not fit one fragment")
+        handle.write(b"\x00" * (size % 2) + _SEQUENCE_END)
+        for at, value in (
+            (header.frames_at, str(frames).rjust(12).encode()),
+            (header.total_length_at, struct.pack("<Q", size)),
+            (header.item_length_at, struct.pack("<I", size + size % 2)),
+        ):
+            handle.seek(at)
+            handle.write(value)
+        handle.flush()
+        handle.seek(0)
+        digest = hashlib.sha256()
+        while chunk := handle.read(16 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def write_part10(ds: Dataset, mp4: Path, out: Path) -> tuple[int, str]:
     """Write ``ds`` with the MP4 file encapsulated (empty Basic Offset Table; one fragment, or
     fragments of at most 2^32 - 2 bytes past 4 GB) to ``out``; returns its size and SHA-256
@@ -156,6 +247,3 @@ def _copy(source, write, length: int) -> None:  # type: ignore[no-untyped-def]
             raise NotAVideo("the MP4 file shrank while it was being encapsulated")
         write(chunk)
         copied += len(chunk)
-
-
-__all__ = ["NotAVideo", "VideoInfo", "probe", "video_dataset", "write_part10"]
