@@ -24,11 +24,13 @@ def register(node: Any) -> None:
         from mekong.edge.uplink.register import register_uplink
 
         register_uplink(node)
+    from mekong.edge import openapi_edge
     from mekong.edge.capture.manager import CaptureManager
     from mekong.edge.capture.routes import MANAGER_KEY
     from mekong.edge.imports.routes import IMPORTER_KEY, WATCH_KEY
     from mekong.edge.imports.service import Importer
     from mekong.edge.imports.watch import WatchFolders
+    from mekong.shared.http import openapi
 
     config = node.config
     capture = CaptureManager(config.data_dir, config.edge.capture_devices, node.index,
@@ -36,6 +38,7 @@ def register(node: Any) -> None:
     importer = Importer(node.index, node.blobs, node.archive, node.audit,
                         config.edge.capture_devices, config.data_dir / "imports")  # fmt: skip
     app = node.http.app
+    openapi.DETAILS.update(openapi_edge.DETAILS)  # before the first /api/openapi.json
     app[MANAGER_KEY], app[IMPORTER_KEY] = capture, importer
     for module in route_modules():
         app.add_routes(module.routes)

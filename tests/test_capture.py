@@ -120,6 +120,10 @@ def test_preview_is_mjpeg_with_the_crop(capture_node: NodeProcess) -> None:
     assert status == 200 and picture[:2] == b"\xff\xd8"
     status, page = call(capture_node, "GET", "/capture")
     assert status == 200 and "Ghi hình".encode() in page
+    spec = call(capture_node, "GET", "/api/openapi.json")[1]
+    start = spec["paths"]["/api/capture/{device}/start"]["post"]
+    assert start["x-permission"] == "images.write" and "accession" in str(start["requestBody"])
+    assert "multipart/form-data" in spec["paths"]["/api/import"]["post"]["requestBody"]["content"]
 
 
 def test_bad_requests_get_clear_json_errors(capture_node: NodeProcess) -> None:
