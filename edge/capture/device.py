@@ -173,6 +173,7 @@ class CaptureDevice:
             if recording.on_message(conn.recv()):
                 self.last_result = recording.result.result()
                 self.recording = None
+                self.last_used = time.monotonic()  # idle time counts from the clip's end
                 return
         if recording.ending and recording.ring is None:  # ended before any frame
             self.last_result = recording.result.result()

@@ -160,6 +160,7 @@ class CaptureManager:
             log.error("capture %s: clip not stored: %s", device.config.name, exc)
             outcome.update(stored=False, error=str(exc))
         outcome["store_seconds"] = round(time.monotonic() - ended, 3)
+        outcome.update({k: v for k, v in clip.extra.items() if k == "store_steps"})
         clip.extra.update(outcome)
         audit("success" if outcome["stored"] else "failure", outcome.get("sop_uid", ""),
               {**outcome, "device": device.config.name, "patient_id": ctx.patient_id})  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from io import BytesIO
@@ -93,14 +94,20 @@ async def store_clip(
     try:
         if clip.header is None:
             raise StoreFailed("the clip has no DICOM header")
-        header = clip.header
+        header, began = clip.header, time.monotonic()
         info = await asyncio.to_thread(probe, clip.path, len(header.data))
+        probed = time.monotonic()
         if clip.path.stat().st_size - len(header.data) > MAX_FRAGMENT:
             digest = await asyncio.to_thread(_refragment, clip.path, header, info.frames)
         else:
             digest = await asyncio.to_thread(finish_clip, clip.path, header, info.frames)
+        finished, size = time.monotonic(), clip.path.stat().st_size
         series_uid = _series_of(header)
         result = await archive.store_file(clip.path, source="capture", digest=digest)
+        clip.extra["store_steps"] = {
+            "probe": round(probed - began, 3), "finish_and_hash": round(finished - probed, 3),
+            "archive": round(time.monotonic() - finished, 3), "bytes": size,
+        }  # fmt: skip
         done = _checked(result, series_uid, info.frames)
         stored = True
         return done

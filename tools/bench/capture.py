@@ -73,8 +73,12 @@ def _record(node: NodeProcess, minutes: float) -> dict[str, Any]:
     assert status == 202, body
     started = time.monotonic()
     samples: list[dict[str, Any]] = []
+    cpu: dict[int, float] = {}
     while True:
         time.sleep(1)
+        for pid in pids:  # the last reading of each process (the encoder may end first)
+            if Path(f"/proc/{pid}").exists():
+                cpu[pid] = cpu_seconds(pid) - cpu0[pid]
         state = call(node, "GET", "/api/capture/bench")[1]
         samples.append({"t": time.monotonic() - started, "load": os.getloadavg()[0],
                         "rss": {p: rss_bytes(p) for p in pids if Path(f"/proc/{p}").exists()},
@@ -85,7 +89,7 @@ def _record(node: NodeProcess, minutes: float) -> dict[str, Any]:
     status, clip = call(node, "POST", "/api/capture/bench/stop", timeout=600)
     reported = time.monotonic()
     elapsed = reported - started
-    cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in pids if Path(f"/proc/{pid}").exists()}
+    cpu.update({p: cpu_seconds(p) - cpu0[p] for p in pids if Path(f"/proc/{p}").exists()})
     return {"clip": clip, "elapsed": elapsed, "stop_to_stored_upper": reported - due,
             "cpu": cpu, "node_pid": pids[0], "samples": samples}  # fmt: skip
 
@@ -111,6 +115,10 @@ def table(result: dict[str, Any], minutes: float, preset: str) -> str:
         ("encoder (and other child) processes CPU", f"{other_cpu / seconds:.0%} of a core"),
         ("peak RSS node / encoder", f"{node_rss / 2**20:.0f} MiB / {encoder_rss / 2**20:.0f} MiB"),
         ("stop → stored: after the MP4 was finished", f"{clip.get('store_seconds')} s"),
+        ("  of which probe / pad+patch+SHA-256 / archive (validate, fsync, rename, commit)",
+         " / ".join(f"{clip.get('store_steps', {}).get(k, '?')} s"
+                    for k in ("probe", "finish_and_hash", "archive"))),
+        ("object size", f"{clip.get('store_steps', {}).get('bytes', 0) / 2**20:.0f} MiB"),
         ("stop → stored: last frame due → result reported (upper bound)",
          f"{result['stop_to_stored_upper']:.2f} s"),
         ("load average during the run min / max", f"{min(loads):.1f} / {max(loads):.1f}"),
