@@ -46,6 +46,8 @@ def register(node: Any) -> None:
     app[WATCH_KEY] = watcher
     node.add_component(capture)
     node.add_component(watcher)
+    node.health_sections["capture"] = capture.health
+    node.health_sections["imports"] = watcher.health
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -118,6 +118,7 @@ def test_preview_is_mjpeg_with_the_crop(capture_node: NodeProcess) -> None:
     assert b"--frame" in head and b"Content-Type: image/jpeg" in head and b"\xff\xd8" in head
     status, picture = call(capture_node, "GET", "/api/capture/endo1/preview.jpg")
     assert status == 200 and picture[:2] == b"\xff\xd8"
+    assert capture_node.health()["capture"]["endo1"]["state"] == "running"
     status, page = call(capture_node, "GET", "/capture")
     assert status == 200 and "Ghi hình".encode() in page
     spec = call(capture_node, "GET", "/api/openapi.json")[1]

@@ -75,6 +75,12 @@ class CaptureManager:
         await asyncio.gather(*(asyncio.to_thread(d.close) for d in self.devices.values()))
         self.state = "stopped"
 
+    async def health(self) -> dict[str, Any]:
+        """The capture section of /api/health (RIS-2.1): each device's state and clip."""
+        return {name: {"state": d.state, "error": d.error,
+                       "recording": d.recording.counters() if d.recording else None}
+                for name, d in self.devices.items()}  # fmt: skip
+
     # --- devices -----------------------------------------------------------------------------
 
     def device(self, name: str) -> CaptureDevice:

@@ -199,6 +199,12 @@ class WatchFolders:
         folder.done[path] = (seen.size, seen.mtime)
         folder.seen.pop(path, None)
 
+    async def health(self) -> dict[str, Any]:
+        """The imports section of /api/health: per folder, what waits and what failed."""
+        return {folder.config.path: {"imported": folder.imported, "failed": folder.failed,
+                                     "waiting": len(folder.seen), "last_error": folder.last_error}
+                for folder in self.folders}  # fmt: skip
+
     def status(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         return [{
