@@ -14,13 +14,15 @@ from PIL import Image
 from pydicom.encaps import generate_fragments
 
 from mekong.edge.capture.cfr import CfrClock
+from mekong.edge.capture.device import CaptureDevice
 from mekong.edge.dicomize.common import Origin
 from mekong.edge.dicomize.jpeg import NotJpeg, jpeg_info
 from mekong.edge.dicomize.video import clip_header, finish_clip, probe, video_dataset
 from mekong.edge.imports.transcode import output_geometry
 from mekong.edge.orders import OrderContext
-from mekong.shared.config import ConfigError, load_config
+from mekong.shared.config import CaptureDeviceConfig, ConfigError, load_config
 from tools import gendata
+from tools.capture_source import make_source
 
 CTX = OrderContext("A1", "P1", "", "Lê^Thị Ngọc Ánh", "19900101", "F", "2.25.1", "A1", "",
                    "A1", "", "", "ES")  # fmt: skip
@@ -102,3 +104,19 @@ def test_edge_config_errors_name_the_key(tmp_path: Path, toml: str, message: str
     file.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         load_config(file)
+
+
+def test_a_closed_device_opens_again_and_records(tmp_path: Path) -> None:
+    source = make_source(tmp_path / "s.mp4", seconds=2, size="320x240")
+    device = CaptureDevice(CaptureDeviceConfig(name="d", source=str(source)), tmp_path)
+    try:
+        for _ in range(2):  # closed when idle, opened again by the next request
+            device.open()
+            assert device.state == "running" and device.frame_size == (320, 240)
+            device.close()
+            assert device.state == "closed"
+        device.open()
+        clip = device.start_clip("A1", seconds=0.5).result.result(timeout=60)
+        assert (clip.frames, clip.error) == (15, "")
+    finally:
+        device.close()

@@ -146,9 +146,11 @@ class CaptureDevice:
             self._end_recording("the device was closed")
 
     def _loop(self, source: FrameSource) -> None:
+        first = True
         while not self._closing.is_set():
             frame, stamp = source.read()
-            if self.latest is None:
+            if first:  # also after the device was closed (idle) and opened again
+                first = False
                 height, width = frame.shape[:2]
                 self.frame_size = (width, height)
                 self.box = crop_box(self.config.crop, height, width)
