@@ -90,7 +90,7 @@ class CaptureDevice:
             if process.is_alive():
                 process.kill()
             self._encoder = None
-        self.state = "closed"
+        self.state, self.latest = "closed", None
 
     def ensure_encoder(self) -> None:
         with self._encoder_lock:
@@ -149,6 +149,7 @@ class CaptureDevice:
         first = True
         while not self._closing.is_set():
             frame, stamp = source.read()
+            self.latest, self.latest_at = frame, time.monotonic()
             if first:  # also after the device was closed (idle) and opened again
                 first = False
                 height, width = frame.shape[:2]
@@ -156,7 +157,6 @@ class CaptureDevice:
                 self.box = crop_box(self.config.crop, height, width)
                 self.state = "running"
                 self._opened.set()
-            self.latest, self.latest_at = frame, time.monotonic()
             self.frames_read += 1
             self._feed(frame, stamp)
 

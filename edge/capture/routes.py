@@ -214,9 +214,10 @@ async def _stream(response: web.StreamResponse, capture: CaptureManager, device)
     shown = 0.0
     while capture.state == "running" and device.state == "running":
         began = time.monotonic()
-        if device.latest_at != shown:
+        frame = device.latest
+        if frame is not None and device.latest_at != shown:
             shown = device.latest_at
-            jpeg = await asyncio.to_thread(preview_jpeg, device.latest, device.box)
+            jpeg = await asyncio.to_thread(preview_jpeg, frame, device.box)
             head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
             await response.write(head.encode() + jpeg + b"\r\n")
             device.last_used = time.monotonic()
