@@ -1,13 +1,56 @@
-"""Edge (satellite clinic) mode: capture, imports, QR labels and uplink plug in here."""
+"""Edge (satellite clinic) mode: video capture, non-DICOM import and the uplink plug in here
+(QR labels come later). ``register(node)`` adds the components and their HTTP routes;
+``add_commands`` adds ``mekong import`` and ``mekong capture`` to the command line."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+ROUTE_MODULES_NAMES = ("mekong.edge.capture.routes", "mekong.edge.imports.routes")
+
+
+def route_modules() -> list[Any]:
+    """The edge's route modules (the role matrix test walks them too)."""
+    import importlib
+
+    return [importlib.import_module(name) for name in ROUTE_MODULES_NAMES]
 
 
 def register(node: Any) -> None:
-    """Add the edge-only components to ``node``: the uplink when ``[uplink] url`` is set."""
+    """Add the capture and import components and their routes to ``node`` (before it starts),
+    and the uplink when ``[uplink] url`` is set."""
     if node.config.uplink.enabled:
         from mekong.edge.uplink.register import register_uplink
 
         register_uplink(node)
+    from mekong.edge import openapi_edge
+    from mekong.edge.capture.manager import CaptureManager
+    from mekong.edge.capture.routes import MANAGER_KEY
+    from mekong.edge.imports.routes import IMPORTER_KEY, WATCH_KEY
+    from mekong.edge.imports.service import Importer
+    from mekong.edge.imports.watch import WatchFolders
+    from mekong.shared.http import openapi
+
+    config = node.config
+    capture = CaptureManager(config.data_dir, config.edge.capture_devices, node.index,
+                             node.archive)  # fmt: skip
+    importer = Importer(node.index, node.blobs, node.archive, node.audit,
+                        config.edge.capture_devices, config.data_dir / "imports")  # fmt: skip
+    app = node.http.app
+    openapi.DETAILS.update(openapi_edge.DETAILS)  # before the first /api/openapi.json
+    app[MANAGER_KEY], app[IMPORTER_KEY] = capture, importer
+    for module in route_modules():
+        app.add_routes(module.routes)
+    watcher = WatchFolders(config.edge.watch_folders, importer)
+    app[WATCH_KEY] = watcher
+    node.add_component(capture)
+    node.add_component(watcher)
+    node.health_sections["capture"] = capture.health
+    node.health_sections["imports"] = watcher.health
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from mekong.edge import cli
+
+    cli.add_commands(commands)

@@ -14,16 +14,22 @@ import asyncio
 import errno
 import functools
 import logging
+import mmap
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
 
 from mekong.shared.db.index import Index
 from mekong.shared.db.writer import Outcome, Submission
 from mekong.shared.dicom.header import InstanceRecord, InvalidInstance, parse_header, record_from
 from mekong.shared.dicom.integrity import IncompleteDataset, check_complete
 from mekong.shared.dicom.part10 import split_part10
-from mekong.shared.storage.blobs import BlobStore
+from mekong.shared.storage.blobs import BlobStore, StoredBlob
 
 log = logging.getLogger(__name__)
 _COMMIT_TIMEOUT = 120.0
@@ -60,6 +66,45 @@ class Archive:
         """Store from async code (STOW-RS, imports); blocking work runs in a thread."""
         return await asyncio.to_thread(self.store_blocking, part10, source)
 
+    async def store_file(
+        self, path: Path, source: str = "", digest: str | None = None
+    ) -> StoreResult:
+        """Store a finished Part 10 file without reading it into memory (long video): it is
+        validated through ``mmap`` and renamed into the blob store, so ``path`` must be on the
+        data directory's file system. The file is gone afterwards, stored or not."""
+        return await asyncio.to_thread(self.store_file_blocking, path, source, digest)
+
+    def store_file_blocking(
+        self, path: Path, source: str = "", digest: str | None = None
+    ) -> StoreResult:
+        try:
+            try:
+                record = self._validate_file(path)
+            except (InvalidInstance, IncompleteDataset) as exc:
+                log.warning("refused instance from %s: %s", source or "?", exc)
+                return StoreResult(failure=Failure.INVALID, message=str(exc))
+            return self._guarded(
+                record, source, lambda: self._submit(record, self.blobs.adopt(path, digest), source)
+            )
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _validate_file(self, path: Path) -> InstanceRecord:
+        with (
+            open(path, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm,
+        ):
+            offset, syntax = split_part10(mm[: min(len(mm), 1024 * 1024)])
+            view = memoryview(mm)
+            try:
+                check_complete(view[offset:], syntax)
+            finally:
+                view.release()
+        try:
+            return record_from(pydicom.dcmread(path, stop_before_pixels=True))
+        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInstance(f"dataset cannot be parsed: {exc}") from None
+
     def store_blocking(
         self, part10: bytes, source: str = "", expected_sop_uid: str | None = None
     ) -> StoreResult:
@@ -73,8 +118,14 @@ class Archive:
             log.warning("refused unreadable instance from %s: %r", source or "?", exc)
             message = f"dataset cannot be read: {type(exc).__name__}: {exc}"
             return StoreResult(failure=Failure.INVALID, message=message)
+        return self._guarded(record, source, lambda: self._write(part10, record, source))
+
+    def _guarded(
+        self, record: InstanceRecord, source: str, write: Callable[[], StoreResult]
+    ) -> StoreResult:
+        """Run ``write`` (blob + index commit), mapping its failures to a StoreResult."""
         try:
-            return self._write(part10, record, source)
+            return write()
         except FutureTimeout:  # an OSError too: before that branch
             log.error("index commit of %s from %s timed out", record.sop_uid, source or "?")
             message = f"index commit took longer than {_COMMIT_TIMEOUT:.0f} s"
@@ -110,8 +161,11 @@ class Archive:
         return record
 
     def _write(self, part10: bytes, record: InstanceRecord, source: str) -> StoreResult:
-        assert self.index.writer is not None, "index writer not started"
         blob = self.blobs.write(part10)  # held until the writer settles the submission
+        return self._submit(record, blob, source)
+
+    def _submit(self, record: InstanceRecord, blob: StoredBlob, source: str) -> StoreResult:
+        assert self.index.writer is not None, "index writer not started"
         settle = functools.partial(self.blobs.release, blob.hold)
         submission = Submission(record, blob.digest, blob.size, blob.path, source[:16], settle)
         # On a timeout the submission stays queued and may still commit: its blob is left to

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from pathlib import Path
 
@@ -87,7 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     ris_cli.add_parser(commands)
     outbox_cli.add_parser(commands)
     recon_cli.add_parser(commands)
+    _mode_commands(commands)
     return parser
+
+
+def _mode_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands of the mode packages (``mekong import``, ``mekong capture`` from the edge),
+    found by name like the node's ``register`` hook: ``shared`` never imports them."""
+    for package in ("mekong.edge", "mekong.central"):
+        add = getattr(importlib.import_module(package), "add_commands", None)
+        if add is not None:
+            add(commands)
 
 
 def _serve(args: argparse.Namespace) -> int:

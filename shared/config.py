@@ -120,6 +120,47 @@ class AuthConfig:
     anonymous_networks: tuple[str, ...] = ()
 
 
+CAPTURE_KINDS = ("endoscopy", "ultrasound", "other")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class CaptureDeviceConfig:
+    """One frame grabber, stream or demo file the edge records from (RIS-5.6, RIS-6.7)."""
+
+    name: str = ""  # 1-32 letters, digits, '_', '.', '-': the device's key in URLs
+    source: str = ""  # /dev/videoN, rtsp://…, http://…, or a video file path (demos, tests)
+    kind: str = "other"  # endoscopy | ultrasound | other: which DICOM objects it makes
+    label: str = ""  # what people see, e.g. "Máy nội soi phòng 2"
+    width: int = 0  # asked of a live device; 0 = its own
+    height: int = 0
+    fps: float = 30.0  # the clip's constant frame rate
+    crop: tuple[int, ...] = ()  # x, y, width, height kept of each frame; () = whole frame
+    modality: str = ""  # default by kind: ES, US, XC
+    anatomic_region: str = ""  # "code^scheme^meaning", e.g. "69695003^SCT^Stomach"
+    preset: str = "ultrafast"  # libx264 speed preset of live clips
+    crf: int = 23  # libx264 quality (lower = better, larger)
+
+
+@dataclass(frozen=True)
+class WatchFolderConfig:
+    """A folder a non-DICOM device drops JPEG/PNG/PDF/MP4 files into (RIS-5.7, RIS-6.8)."""
+
+    path: str = ""
+    device: str = ""  # a capture device name (its kind is used) or any name for the series
+    kind: str = "other"  # when ``device`` is not a capture device
+    accession_pattern: str = ""  # regex on the file name; group "accession" (or group 1)
+    accession: str = ""  # used when the pattern is unset or does not match
+    stable_seconds: float = 2.0  # a file is taken once its size stayed the same this long
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    capture_devices: tuple[CaptureDeviceConfig, ...] = ()
+    watch_folders: tuple[WatchFolderConfig, ...] = ()
+
+
 @dataclass(frozen=True)
 class UplinkConfig:
     """Edge → hub store-and-forward (PACS-19, PACS-7.1, QOS-3); off while ``url`` is empty."""
@@ -154,6 +195,7 @@ class NodeConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     recon: ReconConfig = field(default_factory=ReconConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
     @property
     def index_path(self) -> Path:
@@ -166,8 +208,13 @@ class NodeConfig:
 
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
-    "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig,
+    "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
 }  # fmt: skip
+_TABLE_ARRAYS = {
+    "tuple[Hl7Destination, ...]": Hl7Destination,
+    "tuple[CaptureDeviceConfig, ...]": CaptureDeviceConfig,
+    "tuple[WatchFolderConfig, ...]": WatchFolderConfig,
+}
 
 
 def load_config(file: Path | None = None, overrides: dict[str, Any] | None = None) -> NodeConfig:
@@ -232,8 +279,8 @@ def _field_types(cls: type) -> dict[str, str]:
 
 
 def _coerce(key: str, value: Any, type_name: str) -> Any:
-    if type_name == "tuple[Hl7Destination, ...]":
-        return _destinations(key, value)
+    if type_name in _TABLE_ARRAYS:
+        return _table_array(key, value, _TABLE_ARRAYS[type_name])
     try:
         if type_name == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -251,6 +298,12 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 raise ValueError
             return tuple(value)
+        if type_name == "tuple[int, ...]":
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise ValueError
+            return tuple(value)
         if type_name in ("Path", "Path | None"):
             return Path(value)
         if type_name == "str":
@@ -263,11 +316,11 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
     return value
 
 
-def _destinations(key: str, value: Any) -> tuple[Hl7Destination, ...]:
-    """``[[hl7.destinations]]``: an array of tables, each checked like a section."""
+def _table_array(key: str, value: Any, cls: type) -> tuple:
+    """``[[edge.capture_devices]]``: an array of tables, each checked like a section."""
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ConfigError(f"config key '{key}' must be an array of tables ([[{key}]])")
-    return tuple(_section(Hl7Destination, f"{key}[{n}]", v) for n, v in enumerate(value))
+    return tuple(_section(cls, f"{key}[{n}]", item) for n, item in enumerate(value))
 
 
 def validate(config: NodeConfig) -> None:
@@ -304,6 +357,7 @@ def validate(config: NodeConfig) -> None:
     _validate_worklist(config.dicom)
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
+    validate_edge(config.edge)
     if config.dicom.max_associations < 1:
         raise ConfigError(
             f"dicom.max_associations must be >= 1, got {config.dicom.max_associations}"
@@ -418,6 +472,60 @@ def _validate_recon(recon: ReconConfig) -> None:
         raise ConfigError(f"recon.settle_seconds must be >= 0, got {recon.settle_seconds}")
     if recon.suggest_before_minutes < 0 or recon.suggest_after_minutes < 0:
         raise ConfigError("recon.suggest_before_minutes and suggest_after_minutes must be >= 0")
+
+
+def validate_edge(edge: EdgeConfig) -> None:
+    names: set[str] = set()
+    for n, device in enumerate(edge.capture_devices):
+        validate_capture_device(device, f"edge.capture_devices[{n}]")
+        if device.name in names:
+            raise ConfigError(f"edge.capture_devices[{n}].name {device.name!r} is used twice")
+        names.add(device.name)
+    for n, folder in enumerate(edge.watch_folders):
+        _validate_watch_folder(folder, f"edge.watch_folders[{n}]")
+
+
+def validate_capture_device(device: CaptureDeviceConfig, key: str) -> None:
+    """Raise ConfigError naming ``key`` (a config path, or "device" for the REST API)."""
+    if not _DEVICE_NAME.match(device.name):
+        raise ConfigError(
+            f"{key}.name must be 1-32 letters, digits, '_', '.' or '-', got {device.name!r}"
+        )
+    if not device.source.strip():
+        raise ConfigError(f"{key}.source is required: /dev/videoN, a stream URL or a file")
+    _one_of(f"{key}.kind", device.kind, CAPTURE_KINDS)
+    _one_of(f"{key}.preset", device.preset, X264_PRESETS)
+    if not 0 < device.fps <= 120:
+        raise ConfigError(f"{key}.fps must be > 0 and <= 120, got {device.fps}")
+    if device.width < 0 or device.height < 0 or not 0 <= device.crf <= 51:
+        raise ConfigError(f"{key}: width and height must be >= 0 and crf 0..51")
+    if device.crop and (len(device.crop) != 4 or min(device.crop) < 0 or min(device.crop[2:]) < 16):
+        raise ConfigError(
+            f"{key}.crop must be [x, y, width, height] with width and height >= 16, "
+            f"got {list(device.crop)}"
+        )
+    if device.modality and not re.match(r"^[A-Z]{2,16}$", device.modality):
+        raise ConfigError(f"{key}.modality must be a DICOM modality such as ES, got "
+                          f"{device.modality!r}")  # fmt: skip
+    if device.anatomic_region and device.anatomic_region.count("^") != 2:
+        raise ConfigError(f"{key}.anatomic_region must be 'code^scheme^meaning', got "
+                          f"{device.anatomic_region!r}")  # fmt: skip
+
+
+def _validate_watch_folder(folder: WatchFolderConfig, key: str) -> None:
+    if not folder.path.strip():
+        raise ConfigError(f"{key}.path is required")
+    _one_of(f"{key}.kind", folder.kind, CAPTURE_KINDS)
+    if folder.stable_seconds < 0:
+        raise ConfigError(f"{key}.stable_seconds must be >= 0")
+    if folder.accession_pattern:
+        try:
+            re.compile(folder.accession_pattern)
+        except re.error as exc:
+            raise ConfigError(f"{key}.accession_pattern is not a regular expression: "
+                              f"{exc}") from None  # fmt: skip
+    if not folder.accession_pattern and not folder.accession:
+        raise ConfigError(f"{key}: set accession_pattern, accession, or both")
 
 
 def is_valid_ae_title(title: str) -> bool:

@@ -40,6 +40,8 @@ def test_health_reports_mode_components_disk_and_counts(node: NodeProcess) -> No
         "dimse",
         "dimse-qr",
         "dimse-workers",
+        "capture",  # edge mode: video capture and watch folders
+        "imports",
     }
     assert set(health["components"].values()) == {"running"}
     assert health["disk"]["free_bytes"] > 0

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from mekong.edge import route_modules
 from mekong.shared.auth.roles import PUBLIC, Permission, Role, allowed, permission_of
 from mekong.shared.http.server import ROUTE_MODULES
 from tests.authn import add_token
@@ -22,12 +23,13 @@ SAMPLE = {  # a harmless value for each path parameter
     "study": "1.2.3", "series": "1.2.3.4", "instance": "1.2.3.4.5", "frames": "1",
     "tag": "7FE00010", "username": "nobody", "name": "nobody", "path": "x",
     "accession": "ACC-NONE", "patient_id": "NOBODY", "id": "1", "title": "NOBODY",
+    "device": "nobody", "sop_uid": "1.2.3.4.5",
 }  # fmt: skip
 
 
 def routes() -> list[tuple[str, str, object]]:
     found = []
-    for module in ROUTE_MODULES:
+    for module in (*ROUTE_MODULES, *route_modules()):  # the edge's routes too
         for route in module.routes:
             found.append((route.method, route.path, route.handler))  # type: ignore[attr-defined]
     return found

@@ -24,6 +24,7 @@ from mekong.shared.db.engine import (
     sqlite_url,
     sync_url,
 )
+from mekong.shared.db.originals import import_original
 from mekong.shared.db.query import Query, build_select
 from mekong.shared.db.upsert import upsert_statement
 from mekong.shared.db.writer import IndexWriter
@@ -164,15 +165,14 @@ class Index:
         return result
 
     async def known_digests(self, digests: list[str]) -> set[str]:
-        """Which of ``digests`` some instance row points to."""
+        """Which of ``digests`` some instance row or imported original points to."""
         known: set[str] = set()
         async with self.engine.connect() as conn:
             for start in range(0, len(digests), 500):
                 chunk = digests[start : start + 500]
-                rows = await conn.execute(
-                    select(t.instance.c.digest).where(t.instance.c.digest.in_(chunk))
-                )
-                known.update(row.digest for row in rows)
+                for column in (t.instance.c.digest, import_original.c.digest):
+                    rows = await conn.execute(select(column).where(column.in_(chunk)))
+                    known.update(row[0] for row in rows)
         return known
 
     # --- remote AE table -----------------------------------------------------------------

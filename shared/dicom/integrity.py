@@ -26,12 +26,14 @@ class IncompleteDataset(ValueError):
 
 
 def check_complete(data: bytes | memoryview, transfer_syntax: str) -> None:
-    """Raise :class:`IncompleteDataset` unless ``data`` (no file meta) is structurally whole."""
-    buffer = bytes(data)
+    """Raise :class:`IncompleteDataset` unless ``data`` (no file meta) is structurally whole.
+
+    A memoryview is walked in place (no copy: a multi-GB video object is not duplicated)."""
+    buffer: bytes | memoryview = data
     if transfer_syntax == uid.DeflatedExplicitVRLittleEndian:
         try:
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            buffer = inflater.decompress(buffer)
+            buffer = inflater.decompress(bytes(data))
         except zlib.error as exc:
             raise IncompleteDataset(f"deflated dataset cannot be inflated: {exc}") from None
         if not inflater.eof:
@@ -48,7 +50,7 @@ def check_complete(data: bytes | memoryview, transfer_syntax: str) -> None:
 
 
 class _Walker:
-    def __init__(self, buffer: bytes, implicit: bool, endian: str) -> None:
+    def __init__(self, buffer: bytes | memoryview, implicit: bool, endian: str) -> None:
         self.buffer = buffer
         self.end = len(buffer)
         self.implicit = implicit
@@ -74,7 +76,7 @@ class _Walker:
             if implicit or tag >> 16 == 0xFFFE:
                 length, pos = self.u32.unpack_from(self.buffer, pos + 4)[0], pos + 8
             else:
-                vr = self.buffer[pos + 4 : pos + 6]
+                vr = bytes(self.buffer[pos + 4 : pos + 6])
                 if vr in _LONG_VRS:
                     self._need(pos, 12, "an element header")
                     length, pos = self.u32.unpack_from(self.buffer, pos + 8)[0], pos + 12

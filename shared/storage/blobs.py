@@ -76,6 +76,32 @@ class BlobStore:
             raise
         return StoredBlob(digest, len(data), final, created=True, hold=hold)
 
+    def adopt(self, path: Path, digest: str | None = None) -> StoredBlob:
+        """Make the finished file ``path`` a blob by renaming it into place (no copy): for
+        objects too large to pass as bytes (long video). ``path`` must be on the data
+        directory's file system; ``digest`` is its SHA-256 when the caller computed it while
+        writing (else it is read). The file is fsync'd; it is gone afterwards either way.
+        Held like :meth:`write`."""
+        digest = digest or _file_digest(path)
+        final = self.path_for(digest)
+        hold = self.holds / f"{digest}.{os.getpid()}.{uuid.uuid4().hex}"
+        size = path.stat().st_size
+        with self._guard():
+            hold.touch()
+            exists = final.exists()
+        if exists:
+            path.unlink()
+            return StoredBlob(digest, size, final, created=False, hold=hold)
+        try:
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            self._make_shard(final.parent)
+            os.replace(path, final)
+        except BaseException:
+            self.release(hold)
+            raise
+        return StoredBlob(digest, size, final, created=True, hold=hold)
+
     def release(self, hold: Path, unreferenced: Iterable[str] = ()) -> None:
         """End a hold taken by :meth:`write`, then delete the ``unreferenced`` blobs that no
         store in progress, in any process of the node, holds."""
@@ -137,6 +163,14 @@ class BlobStore:
                 leftover.unlink()
                 removed += 1
         return removed
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(16 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _subdirs(folder: Path) -> list[Path]:
