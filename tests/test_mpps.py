@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,8 @@ from pydicom.uid import generate_uid
 from pynetdicom.sop_class import ModalityPerformedProcedureStep as MPPS
 
 from tests.conftest import config_args, mekong_cli
-from tests.nodeproc import NodeProcess
+from tests.hl7peer import HisListener, Received
+from tests.nodeproc import NodeProcess, free_port
 from tests.worklist_support import (
     NAME,
     get_order,
@@ -229,3 +231,38 @@ def test_ae_without_store_is_refused_and_everything_is_audited(ris: NodeProcess)
     assert ("mpps.set", "success", "MODALITY") in audited
     assert ("mpps.set", "failure", "MODALITY") in audited
     assert ("mpps.create", "failure", "VIEWER") in audited
+
+
+def test_mpps_status_changes_reach_the_his(tmp_path: Path) -> None:
+    """MPPS → outbound HL7: IN PROGRESS then COMPLETED arrive at a test MLLP listener, once
+    each, whichever of the two DICOM processes took the association."""
+    his = HisListener(free_port()).start()
+    config = tmp_path / "n.toml"
+    config.write_text("\n".join([
+        "[dicom]", "workers = 2", "[hl7]", "retry_initial_seconds = 0.2",
+        "[[hl7.destinations]]", 'name = "his"', 'host = "127.0.0.1"', f"port = {his.port}",
+        'message_type = "ORM^O01"', 'receiving_application = "HIS"',
+        'receiving_facility = "BVCR"',
+    ]) + "\n")  # fmt: skip
+    node = NodeProcess(tmp_path / "data", extra_args=["--config", str(config)]).start()
+    try:
+        order = scheduled(node, "MPPSHIS1")
+        uid = generate_uid()
+        assoc = mpps_association(node)
+        try:
+            assert create(assoc, in_progress(order), uid).Status == 0x0000
+            assert modify(assoc, final("COMPLETED"), uid).Status == 0x0000
+        finally:
+            assoc.release()
+
+        def states(got: list[Received]) -> list[str]:
+            return [m.field("ORC", 5) for m in got if m.field("OBR", 18) == "MPPSHIS1"]
+
+        his.wait_for(lambda got: states(got) == ["IP", "CM"])
+        time.sleep(1.5)  # nothing further arrives
+        assert states(his.received) == ["IP", "CM"]
+        [started] = [m for m in his.received if m.field("ORC", 5) == "IP"]
+        assert started.field("PID", 5).encode() == NAME.encode()
+    finally:
+        node.stop()
+        his.stop()

@@ -5,7 +5,7 @@ Thin handlers: check the AE policy (an AE allowed to ``store`` may report perfor
 read the attribute list (:mod:`.mpps_attributes`), apply it to the RIS in one durable
 transaction on this association thread (:mod:`mekong.shared.ris.mpps`; committed, WAL
 fsync'd, before the response), map the outcome to a status and audit it (``mpps.create``,
-``mpps.set``).
+``mpps.set``). Order status changes go to the outbound HL7 outbox (:func:`connect_outbound`).
 
 Statuses: 0x0000 success; 0x0111 duplicate SOP instance; 0x0112 no such SOP instance; 0x0106
 invalid attribute value; 0x0120 / 0x0121 missing attribute / value; 0x0110 processing failure
@@ -33,7 +33,7 @@ from mekong.shared.dimse.mpps_attributes import (
     performed_step,
 )
 from mekong.shared.dimse.services import Services, calling_ae
-from mekong.shared.ris import mpps
+from mekong.shared.ris import events, mpps, workflow
 from mekong.shared.ris.errors import (
     DomainError,
     Duplicate,
@@ -51,7 +51,18 @@ NO_SUCH_SOP_INSTANCE = 0x0112
 MAY_NO_LONGER_BE_UPDATED = 0xA710  # Error ID with 0x0110 (PS3.4 F.7.2.2)
 
 Response = tuple[int | Dataset, Dataset | None]
+_connected: list[bool] = []
 Work = Callable[[list[str]], mpps.PpsOutcome]
+
+
+def connect_outbound() -> None:
+    """Order status changes made by MPPS in this process reach the HIS: the outbound HL7
+    hook (:func:`mekong.shared.ris.workflow.on_order_status_changed`) listens to
+    :func:`mekong.shared.ris.events.status_changed` and writes the outbox row inside the MPPS
+    transaction. Called by every DICOM process at start (MPPS may arrive in any); once."""
+    if not _connected:
+        events.on_status_changed(workflow.on_order_status_changed)
+        _connected.append(True)
 
 
 def handle_n_create(event: Event, services: Services) -> Response:

@@ -38,7 +38,7 @@ from mekong.shared import __version__
 from mekong.shared.config import NodeConfig
 from mekong.shared.dicom.transfer_syntaxes import ACCEPTED_FOR_STORAGE, NATIVE
 from mekong.shared.dimse.find import handle_find
-from mekong.shared.dimse.mpps import handle_n_create, handle_n_set
+from mekong.shared.dimse.mpps import connect_outbound, handle_n_create, handle_n_set
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.retrieve import handle_get, handle_move
 from mekong.shared.dimse.services import Services
@@ -132,6 +132,7 @@ class DimseServer:
 
     async def start(self) -> None:
         tune_pynetdicom()
+        connect_outbound()  # MPPS status changes → outbound HL7, in this process too
         _config.LOG_REQUEST_IDENTIFIERS = False
         _config.LOG_RESPONSE_IDENTIFIERS = False
         args = [self._services]
