@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
+import pydicom.config
 import pytest
 from sqlalchemy import Connection, select
 
@@ -22,7 +24,14 @@ from mekong.shared.hl7.outbound.build import Addressing, StatusEvent, build_mess
 from mekong.shared.hl7.outbound.outbox import Destination, RetryPolicy
 from mekong.shared.ris import matching, orders
 from mekong.shared.ris.matching import Match, NoMatch, StudyFacts, Window
-from mekong.shared.ris.model import OrderData, OrderRequest, PatientData, ProcedureData, StepData
+from mekong.shared.ris.model import (
+    OrderData,
+    OrderKey,
+    OrderRequest,
+    PatientData,
+    ProcedureData,
+    StepData,
+)
 from mekong.shared.storage.blobs import BlobStore
 from tools import gendata
 
@@ -32,8 +41,12 @@ ORDER_VALUES = {"PatientName": NAME, "PatientID": "BN001", "IssuerOfPatientID": 
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _pydicom() -> None:
+def _pydicom() -> Iterator[None]:
+    """pydicom as the node runs it, for this module only (the setting is process-wide)."""
+    before = pydicom.config.settings.reading_validation_mode
     configure_pydicom()
+    yield
+    pydicom.config.settings.reading_validation_mode = before
 
 
 def ct(tmp_path: Path, **attributes: str) -> bytes:
@@ -304,3 +317,25 @@ async def test_uplink_rows_follow_a_rewrite_and_a_row_in_flight_defers_it(
     assert swap() == Outcome.COERCED and not blobs.path_for(old).exists()
     digest = index.reading_blocking(lambda c: c.execute(select(uplink_outbox.c.digest)).scalar())
     assert digest != old and blobs.path_for(digest).exists()
+
+
+async def test_idle_completion_leaves_a_step_with_an_mpps_to_it(index: Index) -> None:
+    from mekong.shared.ris import mpps, workflow
+    from mekong.shared.ris.status import Status
+
+    index.transaction_blocking(lambda conn: _order(conn, "I1"))
+    order_fk = index.reading_blocking(lambda c: orders.find_order(c, OrderKey("I1")).id)
+    started = index.transaction_blocking(
+        lambda conn: workflow.start_steps(conn, order_fk, "", "CT", [])
+    )
+    assert started == ["SPS-I1"]  # images came first, the reconciler started the step
+    late = mpps.PerformedStep("1.2.3.99", Status.IN_PROGRESS, modality="CT",
+                              references=(mpps.StepReference(sps_id="SPS-I1"),))  # fmt: skip
+    index.transaction_blocking(lambda conn: mpps.create_pps(conn, late, []))  # MPPS after all
+    changes: list[str] = []
+    index.transaction_blocking(
+        lambda conn: workflow.complete_steps(conn, order_fk, started, changes)
+    )
+    assert "step SPS-I1 has an MPPS: left to it" in changes
+    order = index.reading_blocking(lambda conn: orders.get_order(conn, "I1"))
+    assert order["steps"][0]["status"] == "IN_PROGRESS"

@@ -2,10 +2,13 @@
 RIS-5.4, RIS-6.2, FLOW-1/2).
 
 Call these instead of :mod:`~mekong.shared.ris.orders`' status functions wherever Mekong
-itself changes an order (MPPS, the console / REST API, reconciliation): they change the status
+itself changes an order (the console / REST API, reconciliation): they change the status
 through the status machine and, inside the same transaction, put one outbound HL7 message per
-configured destination in the outbox (:mod:`mekong.shared.hl7.outbound.outbox`). Changes the
-HIS asked for by HL7 (ORC-1 CA / DC / SC) are not echoed back to it.
+configured destination in the outbox (:mod:`mekong.shared.hl7.outbound.outbox`). MPPS moves
+steps itself and publishes :class:`~mekong.shared.ris.events.OrderStatusChanged` in its
+transaction; :func:`on_order_status_changed` is subscribed to those events in every DICOM
+process (``mekong.shared.dimse.mpps.connect_outbound``). Changes the HIS asked for by HL7
+(ORC-1 CA / DC / SC) are not echoed back to it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from mekong.shared.db.ris_schema import ris_order, ris_procedure, ris_sps
+from mekong.shared.db.ris_schema import ris_order, ris_pps_step, ris_procedure, ris_sps
 from mekong.shared.hl7.outbound import outbox
 from mekong.shared.hl7.outbound.build import StatusEvent
 from mekong.shared.ris import links, orders
@@ -31,8 +34,9 @@ _STARTABLE = (Status.SCHEDULED, Status.ARRIVED)
 
 
 def record_step_status(conn: Connection, sps_id: str, new: Status, changes: list[str]) -> str:
-    """**The hook for MPPS** (N-CREATE → IN_PROGRESS, N-SET → COMPLETED / DISCONTINUED) and
-    any other Mekong-side step change (RIS-5.3, RIS-5.4, RIS-6.2).
+    """Record a step status change Mekong makes (a technician's action, a device without
+    MPPS) and tell the HIS (RIS-5.3, RIS-5.4, RIS-6.2). MPPS itself moves its steps in
+    ``ris.mpps`` and announces them by event; :func:`on_order_status_changed` enqueues those.
 
     Moves the scheduled procedure step ``sps_id`` to ``new`` through the status machine
     (``IllegalTransition`` / ``NotFound`` as :func:`orders.set_step_status`) and, when the
@@ -106,12 +110,21 @@ def start_steps(
 def complete_steps(conn: Connection, order_fk: int, sps_ids: Iterable[str],
                    changes: list[str]) -> None:  # fmt: skip
     """Complete those of ``sps_ids`` still IN_PROGRESS (a study idle long enough, for a
-    modality without MPPS)."""
+    modality without MPPS); a step an MPPS performs is left for its N-SET."""
     before = Status(_order(conn, order_fk).status)
     for step in _steps(conn, order_fk):
-        if step.sps_id in sps_ids and step.status == Status.IN_PROGRESS:
-            orders.set_step_status(conn, step.sps_id, Status.COMPLETED, changes)
+        if step.sps_id not in sps_ids or step.status != Status.IN_PROGRESS:
+            continue
+        if _performed_by_mpps(conn, step.id):
+            changes.append(f"step {step.sps_id} has an MPPS: left to it")
+            continue
+        orders.set_step_status(conn, step.sps_id, Status.COMPLETED, changes)
     order_status_changed(conn, order_fk, before, changes)
+
+
+def _performed_by_mpps(conn: Connection, sps_fk: int) -> bool:
+    query = select(ris_pps_step.c.pps_fk).where(ris_pps_step.c.sps_fk == sps_fk).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def status_event(conn: Connection, order_fk: int, event: str) -> StatusEvent:
