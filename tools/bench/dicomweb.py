@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.exists(tool):
             raise BenchError(f"{tool} missing: make bench-web installs dcmtk, orthanc(-dicomweb)")
     dimse._patience["seconds"] = args.quiet_wait
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated (SIGTERM): stopping the servers"))
     began = time.monotonic()
     info = dimse.facts(argv)
     info["command"] = " ".join([".venv/bin/python -m tools.bench.dicomweb", *argv]).strip()

@@ -77,8 +77,11 @@ class Connection:
             while self.file.readline() not in (b"\r\n", b""):  # trailer fields
                 pass
             body = b"".join(chunks)
-        else:  # delimited by closing the connection
-            body = self.file.read()
+        else:  # delimited by closing the connection; read1: large reads, not 8 KB ones
+            chunks = []
+            while chunk := self.file.read1(1 << 20):
+                chunks.append(chunk)
+            body = b"".join(chunks)
             headers[b"connection"] = b"close"
         if headers.get(b"connection", b"").lower() == b"close":
             self.close()
