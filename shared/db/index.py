@@ -24,6 +24,7 @@ from mekong.shared.db.engine import (
     sqlite_url,
     sync_url,
 )
+from mekong.shared.db.grouped import GroupCommitter
 from mekong.shared.db.originals import import_original
 from mekong.shared.db.query import Query, build_select
 from mekong.shared.db.upsert import upsert_statement
@@ -57,6 +58,7 @@ class Index:
         self.writer: IndexWriter | None = None
         self._serial: Engine | None = None
         self._ris_executor: ThreadPoolExecutor | None = None
+        self._grouped = GroupCommitter(self._ris_engine, self._ris_thread)
 
     @classmethod
     async def open(cls, db_path: Path) -> Index:
@@ -91,10 +93,10 @@ class Index:
         a function call, not a thread round trip as through aiosqlite, and the same domain
         functions serve pynetdicom's threads (MWL, MPPS) directly via :meth:`transaction_blocking`.
         Commits when ``work`` returns (WAL fsync'd: synchronous=FULL), rolls back if it
-        raises; transactions run one at a time in arrival order.
+        raises; units run one at a time in arrival order, and those waiting together share one
+        commit (:mod:`mekong.shared.db.grouped`), each in its own savepoint.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ris_thread(), self.transaction_blocking, work)
+        return await self._grouped.run(work)
 
     async def reading(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` on a read-only snapshot (same thread as the writes)."""

@@ -7,12 +7,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from mekong.shared.db.ris_schema import hl7_message
 from mekong.shared.hl7.message import Header
 
 RETRYABLE = "207"  # an internal error: a resend is processed again, not answered from the log
+
+# Built once: every message runs both, and building a statement costs more than running it.
+_INSERT = hl7_message.insert()
+_ORIGINAL = (
+    select(hl7_message.c.id, hl7_message.c.outcome, hl7_message.c.ack)
+    .where(
+        hl7_message.c.sending_app == bindparam("app"),
+        hl7_message.c.sending_facility == bindparam("facility"),
+        hl7_message.c.control_id == bindparam("control_id"),
+        hl7_message.c.duplicate_of.is_(None),
+        hl7_message.c.error_code != RETRYABLE,
+    )
+    .order_by(hl7_message.c.id)
+    .limit(1)
+)
 
 
 @dataclass
@@ -31,7 +46,8 @@ class Entry:
 def insert(conn: Connection, entry: Entry) -> int:
     header = entry.header
     result = conn.execute(
-        hl7_message.insert().values(
+        _INSERT,
+        dict(
             control_id=header.control_id[:64],
             sending_app=header.sending_app[:128],
             sending_facility=header.sending_facility[:128],
@@ -46,26 +62,16 @@ def insert(conn: Connection, entry: Entry) -> int:
             changes=json.dumps(list(entry.changes), ensure_ascii=False),
             ack=entry.ack,
             duplicate_of=entry.duplicate_of,
-        )
+        ),
     )
     return int(result.inserted_primary_key[0])
 
 
 def original(conn: Connection, header: Header) -> Any | None:
     """The first processed message with this sender and control ID (not an internal error)."""
-    query = (
-        select(hl7_message.c.id, hl7_message.c.outcome, hl7_message.c.ack)
-        .where(
-            hl7_message.c.sending_app == header.sending_app,
-            hl7_message.c.sending_facility == header.sending_facility,
-            hl7_message.c.control_id == header.control_id,
-            hl7_message.c.duplicate_of.is_(None),
-            hl7_message.c.error_code != RETRYABLE,
-        )
-        .order_by(hl7_message.c.id)
-        .limit(1)
-    )
-    return conn.execute(query).first()
+    params = {"app": header.sending_app, "facility": header.sending_facility,
+              "control_id": header.control_id}  # fmt: skip
+    return conn.execute(_ORIGINAL, params).first()
 
 
 def search(

@@ -29,7 +29,10 @@ from mekong.shared.ris.status import Status
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[Connection, Message, Header, list[str]], None]
+Apply = Callable[[Connection, list[str]], None]
+# A handler reads the message (outside the transaction: parsing holds no database lock) and
+# returns what applies it inside the transaction.
+Prepare = Callable[[Message, Header], Apply]
 
 # Where a domain field comes from in a message, for ERR-2 (docs/hl7.md).
 LOCATIONS = {
@@ -49,9 +52,16 @@ LOCATIONS = {
 _INDEX = re.compile(r"\[\d+\]")
 
 
-def _orders(conn: Connection, msg: Message, header: Header, changes: list[str]) -> None:
+def _orders(msg: Message, header: Header) -> Apply:
     source = f"{header.sending_app}^{header.sending_facility}"
-    for group in hl7_orders.order_groups(msg, source):
+    groups = hl7_orders.order_groups(msg, source)
+    return lambda conn, changes: _apply_orders(conn, groups, changes)
+
+
+def _apply_orders(
+    conn: Connection, groups: list[hl7_orders.OrderGroup], changes: list[str]
+) -> None:
+    for group in groups:
         if group.control == "NW":
             orders.create_order(conn, group.request, changes)
         elif group.control == "XO":
@@ -66,19 +76,19 @@ def _orders(conn: Connection, msg: Message, header: Header, changes: list[str]) 
             orders.set_order_status(conn, group.key, Status(group.status), changes)
 
 
-def _adt_update(conn: Connection, msg: Message, _header: Header, changes: list[str]) -> None:
-    adt.update(conn, msg, changes)
+def _adt_update(msg: Message, _header: Header) -> Apply:
+    return lambda conn, changes: adt.update(conn, msg, changes)
 
 
-def _adt_merge(conn: Connection, msg: Message, _header: Header, changes: list[str]) -> None:
-    adt.merge(conn, msg, changes)
+def _adt_merge(msg: Message, _header: Header) -> Apply:
+    return lambda conn, changes: adt.merge(conn, msg, changes)
 
 
-def _mfn(conn: Connection, msg: Message, header: Header, changes: list[str]) -> None:
-    mfn.apply(conn, msg, header.event, changes)
+def _mfn(msg: Message, header: Header) -> Apply:
+    return lambda conn, changes: mfn.apply(conn, msg, header.event, changes)
 
 
-HANDLERS: dict[str, dict[str, Apply]] = {
+HANDLERS: dict[str, dict[str, Prepare]] = {
     "ORM": {"O01": _orders},
     "OMI": {"O23": _orders},
     "ADT": {"A08": _adt_update, "A31": _adt_update, "A40": _adt_merge},
@@ -113,8 +123,8 @@ class Receiver:
             msg = parse(text)
             header = msg.header()
             check_header(header)
-            _handler(header)
-            return await self._apply(msg, header, raw, received_at)
+            apply = _handler(header)(msg, header)
+            return await self._apply(apply, msg, header, raw, received_at)
         except Hl7Error as error:
             return await self._refuse(header, raw, received_at, error)
         except DomainError as exc:
@@ -125,9 +135,11 @@ class Receiver:
                              "details)", "", "INTERNAL")  # fmt: skip
             return await self._refuse(header, raw, received_at, error)
 
-    async def _apply(self, msg: Message, header: Header, raw: str, received_at: float) -> bytes:
+    async def _apply(
+        self, apply: Apply, msg: Message, header: Header, raw: str, received_at: float
+    ) -> bytes:
         def work(conn: Connection) -> tuple[str, list[str]]:
-            return self._apply_in(conn, msg, header, raw, received_at)
+            return self._apply_in(conn, apply, header, raw, received_at)
 
         ack, changes = await self.index.transaction(work)
         log.info("HL7 %s %s from %s: %s", header.message_type, header.control_id,
@@ -136,7 +148,7 @@ class Receiver:
         return self._encode(ack, header)
 
     def _apply_in(
-        self, conn: Connection, msg: Message, header: Header, raw: str, received_at: float
+        self, conn: Connection, apply: Apply, header: Header, raw: str, received_at: float
     ) -> tuple[str, list[str]]:
         """(ACK, changes), on the RIS thread inside the transaction."""
         original = msglog.original(conn, header)
@@ -147,7 +159,7 @@ class Receiver:
             msglog.insert(conn, entry)
             return original.ack, [note]
         changes: list[str] = []
-        _handler(header)(conn, msg, header, changes)
+        apply(conn, changes)
         ack = self._ack(header, None)
         msglog.insert(conn, msglog.Entry(header, received_at, raw, "AA", ack,
                                          changes=tuple(changes)))  # fmt: skip
@@ -186,7 +198,7 @@ class Receiver:
         return ack.encode(charset.codec_for(header.charset), errors="replace")
 
 
-def _handler(header: Header) -> Apply:
+def _handler(header: Header) -> Prepare:
     kind, _, event = header.message_type.partition("^")
     events = HANDLERS.get(kind)
     if events is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from mekong.shared.db.ris_schema import (
     ris_department,
@@ -89,8 +89,12 @@ def entries(conn: Connection, kind: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "name_folded"} for row in rows]
 
 
+_SERVICE = select(ris_service).where(ris_service.c.code == bindparam("code"))
+_ROOM_OF = select(ris_device.c.room).where(ris_device.c.ae_title == bindparam("ae_title"))
+
+
 def service(conn: Connection, code: str) -> Any | None:
-    return conn.execute(select(ris_service).where(ris_service.c.code == code)).first()
+    return conn.execute(_SERVICE, {"code": code}).first()
 
 
 def room(conn: Connection, code: str) -> Any | None:
@@ -114,5 +118,4 @@ def station_for(conn: Connection, room: str, modality: str) -> tuple[str, str]:
 
 def room_of(conn: Connection, ae_title: str) -> str:
     """The room of the device with this AE title ('' if unknown)."""
-    query = select(ris_device.c.room).where(ris_device.c.ae_title == ae_title)
-    return str(conn.execute(query).scalar_one_or_none() or "")
+    return str(conn.execute(_ROOM_OF, {"ae_title": ae_title}).scalar_one_or_none() or "")

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from mekong.shared.db.ris_schema import (
     ris_order,
@@ -29,6 +29,21 @@ from mekong.shared.ris.patients import patient_json, upsert_patient
 from mekong.shared.ris.status import EDITABLE, FINAL, Status, check_transition, order_status
 
 PRIORITIES = ("STAT", "HIGH", "ROUTINE", "MEDIUM", "LOW")
+# Statements every new order runs, built once (building one costs more than running it).
+_ID_BY = {
+    column: select(column.table.c.id).where(column == bindparam("value"))
+    for column in (ris_order.c.accession, ris_sps.c.sps_id)
+}
+_PLACER = select(ris_order.c.accession).where(
+    ris_order.c.placer_number == bindparam("placer"), ris_order.c.source == bindparam("source")
+)
+_VISIT = select(ris_visit.c.id).where(
+    ris_visit.c.patient_fk == bindparam("patient_fk"),
+    ris_visit.c.visit_number == bindparam("number"),
+)
+_INSERT_ORDER, _INSERT_PROCEDURE, _INSERT_STEP, _INSERT_VISIT = (
+    table.insert() for table in (ris_order, ris_procedure, ris_sps, ris_visit)
+)
 PATIENT_CLASSES = ("I", "O", "E", "")
 
 
@@ -45,8 +60,12 @@ def create_order(conn: Connection, req: OrderRequest, changes: list[str]) -> str
     patient_fk = upsert_patient(conn, req.patient, changes)
     visit_fk = _visit(conn, patient_fk, req.visit)
     now = time.time()
+    row = {"priority": "ROUTINE", **order}
+    if accession and not row.get("filler_number"):
+        row["filler_number"] = accession
     result = conn.execute(
-        ris_order.insert().values(
+        _INSERT_ORDER,
+        dict(
             accession=accession or f"~{uuid.uuid4().hex[:15]}",
             patient_fk=patient_fk,
             visit_fk=visit_fk,
@@ -54,20 +73,15 @@ def create_order(conn: Connection, req: OrderRequest, changes: list[str]) -> str
             source=req.source,
             created_at=now,
             updated_at=now,
-            **{"priority": "ROUTINE", **order},
-        )
+            **row,
+        ),
     )
     order_fk = int(result.inserted_primary_key[0])
     if not accession:
         accession = f"MK{order_fk:08d}"
         _refuse_duplicate(conn, ris_order.c.accession, accession, "accession")
-        conn.execute(
-            update(ris_order).where(ris_order.c.id == order_fk).values(accession=accession)
-        )
-    if not order.get("filler_number"):
-        conn.execute(
-            update(ris_order).where(ris_order.c.id == order_fk).values(filler_number=accession)
-        )
+        numbers = {"accession": accession, "filler_number": row.get("filler_number") or accession}
+        conn.execute(update(ris_order).where(ris_order.c.id == order_fk).values(**numbers))
     procedure_fk = _insert_procedure(conn, order_fk, accession, req)
     for number, step in enumerate(req.steps, start=1):
         _insert_step(conn, procedure_fk, accession, number, step, req)
@@ -331,19 +345,13 @@ def _clean_step(step: StepData, prefix: str) -> dict[str, str]:
 
 
 def _refuse_duplicate(conn: Connection, column: Any, value: str, label: str) -> None:
-    found = conn.execute(select(column.table.c.id).where(column == value)).first()
+    found = conn.execute(_ID_BY[column], {"value": value}).first()
     if found is not None:
         raise Duplicate(f"{label} {value!r} is already used by another order", f"order.{label}")
 
 
 def _refuse_duplicate_placer(conn: Connection, placer: str, source: str) -> None:
-    found = (
-        conn.execute(
-            select(ris_order.c.accession).where(
-                ris_order.c.placer_number == placer, ris_order.c.source == source
-            )
-        )
-    ).first()
+    found = conn.execute(_PLACER, {"placer": placer, "source": source}).first()
     if found is not None:
         raise Duplicate(
             f"placer order number {placer!r} already names order {found.accession}",
@@ -359,13 +367,7 @@ def _visit(conn: Connection, patient_fk: int, visit: VisitData | None) -> int | 
         return None
     number = values.get("visit_number", "")
     if number:
-        row = (
-            conn.execute(
-                select(ris_visit.c.id).where(
-                    ris_visit.c.patient_fk == patient_fk, ris_visit.c.visit_number == number
-                )
-            )
-        ).first()
+        row = conn.execute(_VISIT, {"patient_fk": patient_fk, "number": number}).first()
         if row is not None:
             conn.execute(
                 update(ris_visit)
@@ -374,7 +376,7 @@ def _visit(conn: Connection, patient_fk: int, visit: VisitData | None) -> int | 
             )
             return int(row.id)
     result = conn.execute(
-        ris_visit.insert().values(patient_fk=patient_fk, updated_at=time.time(), **values)
+        _INSERT_VISIT, dict(patient_fk=patient_fk, updated_at=time.time(), **values)
     )
     return int(result.inserted_primary_key[0])
 
@@ -388,13 +390,14 @@ def _insert_procedure(conn: Connection, order_fk: int, accession: str, req: Orde
     procedure_id = validate.short_string(proc.procedure_id or "", "procedure.id", 16)
     study_uid = validate.uid(proc.study_uid or "", "procedure.study_uid")
     result = conn.execute(
-        ris_procedure.insert().values(
+        _INSERT_PROCEDURE,
+        dict(
             order_fk=order_fk,
             procedure_id=procedure_id or accession,
             service_code=code,
             description=description,
             study_uid=study_uid or f"2.25.{uuid.uuid4().int}",
-        )
+        ),
     )
     return int(result.inserted_primary_key[0])
 
@@ -428,13 +431,14 @@ def _insert_step(
     sps_id = values.pop("sps_id", "") or (accession if number == 1 else f"{accession}-{number}")
     _refuse_duplicate(conn, ris_sps.c.sps_id, sps_id, "SPS ID")
     conn.execute(
-        ris_sps.insert().values(
+        _INSERT_STEP,
+        dict(
             procedure_fk=procedure_fk,
             sps_id=sps_id,
             status=Status.SCHEDULED,
             updated_at=time.time(),
             **values,
-        )
+        ),
     )
 
 

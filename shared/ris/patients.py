@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from mekong.shared.db.ris_schema import ris_order, ris_patient, ris_visit
 from mekong.shared.dicom.names import folded_words
@@ -46,19 +46,20 @@ def clean_identity(data: PatientData, prefix: str = "patient") -> tuple[str, str
     return patient_id, validate.short_string(data.issuer, f"{prefix}.issuer", 64)
 
 
+_BY_IDENTIFIER = select(ris_patient).where(
+    ris_patient.c.patient_id == bindparam("patient_id"), ris_patient.c.issuer == bindparam("issuer")
+)
+_BY_ID = select(ris_patient).where(ris_patient.c.id == bindparam("id"))
+_INSERT = ris_patient.insert()
+
+
 def find_patient(conn: Connection, patient_id: str, issuer: str) -> Any | None:
     """The patient row for an identifier, following merges to the survivor."""
-    row = (
-        conn.execute(
-            select(ris_patient).where(
-                ris_patient.c.patient_id == patient_id, ris_patient.c.issuer == issuer
-            )
-        )
-    ).first()
+    row = conn.execute(_BY_IDENTIFIER, {"patient_id": patient_id, "issuer": issuer}).first()
     seen = set()
     while row is not None and row.merged_into is not None and row.id not in seen:
         seen.add(row.id)
-        row = conn.execute(select(ris_patient).where(ris_patient.c.id == row.merged_into)).first()
+        row = conn.execute(_BY_ID, {"id": row.merged_into}).first()
     return row
 
 
@@ -74,9 +75,10 @@ def upsert_patient(
         if not values.get("name"):
             raise Missing(f"{prefix}.name is required for a new patient", f"{prefix}.name")
         result = conn.execute(
-            ris_patient.insert().values(
+            _INSERT,
+            dict(
                 patient_id=patient_id, issuer=issuer, created_at=now, updated_at=now, **values
-            )
+            ),  # fmt: skip
         )
         changes.append(f"patient {_label(patient_id, issuer)} created")
         return int(result.inserted_primary_key[0])
