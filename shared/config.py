@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mekong.shared.auth.roles import Role
+from mekong.shared.dicom.uids import check_root
 
 MODES = ("edge", "hub")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -49,6 +50,8 @@ class DicomConfig:
     tls_port: int = 0  # DICOM over TLS (needs [tls]); 0 = off. Usual: 2762
     # scheduled step statuses the Modality Worklist offers (SCHEDULED, ARRIVED, IN_PROGRESS)
     worklist_statuses: tuple[str, ...] = ("SCHEDULED", "ARRIVED")
+    # root of the UIDs Mekong makes (RIS-9.3); "" = UUID-derived 2.25.… UIDs
+    uid_root: str = ""
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,10 @@ def validate(config: NodeConfig) -> None:
     _validate_tls(config)
     _validate_uplink(config.uplink)
     _validate_worklist(config.dicom)
+    try:
+        check_root(config.dicom.uid_root)
+    except ValueError as error:
+        raise ConfigError(f"dicom.uid_root: {error}") from None
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
     validate_edge(config.edge)

@@ -20,7 +20,7 @@ from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
-from mekong.shared.dicom import configure_pydicom
+from mekong.shared.dicom import configure_pydicom, uids
 from mekong.shared.dimse.frontdoor import dicom_listeners
 from mekong.shared.dimse.policy import AePolicy
 from mekong.shared.dimse.services import open_services
@@ -64,6 +64,7 @@ class Node:
     async def open(self) -> None:
         """Open storage and the index; build (not start) the components."""
         configure_pydicom()
+        uids.configure(self.config.dicom.uid_root)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.config.data_dir)
         removed = self.blobs.clean_tmp()

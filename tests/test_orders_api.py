@@ -18,12 +18,13 @@ from tests.test_hl7 import api, send
 from tools.hl7send import orm
 
 NAME = "Nguyễn^Thị Hồng Nhung"
+UID_ROOT = "1.2.826.0.1.3680043.10.999"  # dicom.uid_root of this node (RIS-9.3)
 
 
 @pytest.fixture(scope="module")
 def ris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     folder = tmp_path_factory.mktemp("rest")
-    node = NodeProcess(folder / "data", extra_args=config_args(folder / "n.toml", workers=1))
+    node = NodeProcess(folder / "data", extra_args=config_args(folder / "n.toml", workers=1, uid_root=UID_ROOT))
     yield node.start()
     node.stop()
 
@@ -75,6 +76,8 @@ def test_accession_assigned_when_absent_and_listing(ris: NodeProcess) -> None:
     assert status == 201, created
     accession = created["accession"]
     assert accession.startswith("MK") and created["steps"][0]["sps_id"] == accession
+    study_uid = created["procedure"]["study_uid"]
+    assert study_uid.startswith(f"{UID_ROOT}.") and len(study_uid) <= 64, study_uid
     status, listing = api(ris, "GET", "/api/orders?modality=MR&date=2026-11-26&station_ae=MR1")
     assert status == 200 and [o["accession"] for o in listing["orders"]] == [accession]
     assert api(ris, "GET", "/api/orders?status=CANCELLED&modality=MR")[1]["orders"] == []

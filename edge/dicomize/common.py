@@ -11,10 +11,10 @@ from io import BytesIO
 
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import generate_uid
 
 from mekong.edge.orders import OrderContext
 from mekong.shared import __version__
+from mekong.shared.dicom import uids
 
 MANUFACTURER = "Mekong"
 
@@ -39,7 +39,7 @@ def base_dataset(ctx: OrderContext, sop_class: str, origin: Origin, syntax: str)
     ds.file_meta.TransferSyntaxUID = syntax
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = generate_uid(prefix=None)
+    ds.SOPInstanceUID = uids.new_uid()
     _patient(ds, ctx)
     _study(ds, ctx)
     _series(ds, ctx, origin)
@@ -81,7 +81,7 @@ def _series(ds: Dataset, ctx: OrderContext, origin: Origin) -> None:
 def series_uid(study_uid: str, origin: Origin) -> str:
     """The same series for every object of one device and label in a study (also after a
     restart): a UID derived from them."""
-    return generate_uid(prefix=None, entropy_srcs=[study_uid, origin.device, origin.series_label])
+    return uids.derived_uid(study_uid, origin.device, origin.series_label)
 
 
 def _equipment(ds: Dataset, origin: Origin) -> None:

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Callable
 
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from pynetdicom.events import Event
 from sqlalchemy import Connection
 
+from mekong.shared.dicom import uids
 from mekong.shared.dimse import status
 from mekong.shared.dimse.mpps_attributes import (
     INVALID_ATTRIBUTE_VALUE,
@@ -67,7 +67,7 @@ def connect_outbound() -> None:
 
 def handle_n_create(event: Event, services: Services) -> Response:
     request = event.request
-    sop_uid = str(request.AffectedSOPInstanceUID or generate_uid())
+    sop_uid = str(request.AffectedSOPInstanceUID or uids.new_uid())
     refused = _refused(event, services, "mpps.create", sop_uid)
     if refused is not None:
         return refused

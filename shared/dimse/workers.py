@@ -19,7 +19,7 @@ from multiprocessing.process import BaseProcess
 from mekong.shared import logs
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
-from mekong.shared.dicom import configure_pydicom
+from mekong.shared.dicom import configure_pydicom, uids
 from mekong.shared.dimse.frontdoor import dicom_listeners
 from mekong.shared.dimse.services import open_services
 from mekong.shared.storage.blobs import BlobStore
@@ -80,6 +80,7 @@ def run_worker(config: NodeConfig, number: int, ready) -> None:  # type: ignore[
 
 async def _serve(config: NodeConfig, number: int, ready) -> None:  # type: ignore[no-untyped-def]
     configure_pydicom()
+    uids.configure(config.dicom.uid_root)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,6 +22,7 @@ from mekong.shared.db.ris_schema import (
     ris_sps,
     ris_visit,
 )
+from mekong.shared.dicom import uids
 from mekong.shared.ris import catalogue, events, links, validate
 from mekong.shared.ris.errors import Duplicate, IllegalTransition, Missing, NotFound, UnknownCode
 from mekong.shared.ris.model import OrderKey, OrderRequest, StepData, VisitData
@@ -396,7 +397,7 @@ def _insert_procedure(conn: Connection, order_fk: int, accession: str, req: Orde
             procedure_id=procedure_id or accession,
             service_code=code,
             description=description,
-            study_uid=study_uid or f"2.25.{uuid.uuid4().int}",
+            study_uid=study_uid or uids.new_uid(),
         ),
     )
     return int(result.inserted_primary_key[0])
