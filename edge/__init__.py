@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-ROUTE_MODULES_NAMES = ("mekong.edge.capture.routes", "mekong.edge.imports.routes")
+ROUTE_MODULES_NAMES = ("mekong.edge.capture.routes", "mekong.edge.imports.routes",
+                       "mekong.edge.downlink.routes")  # fmt: skip
 
 
 def route_modules() -> list[Any]:
@@ -24,6 +25,14 @@ def register(node: Any) -> None:
         from mekong.edge.uplink.register import register_uplink
 
         register_uplink(node)
+    if node.config.uplink.enabled and node.config.uplink.bundle_key:
+        from mekong.edge.downlink.bundles import BundlePuller
+        from mekong.edge.downlink.routes import PULLER_KEY
+
+        puller = BundlePuller(node)
+        node.add_component(puller)
+        node.http.app[PULLER_KEY] = puller
+        node.health_sections["config_bundles"] = puller.health
     from mekong.edge import openapi_edge
     from mekong.edge.capture.manager import CaptureManager
     from mekong.edge.capture.routes import MANAGER_KEY

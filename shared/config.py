@@ -7,6 +7,8 @@ before exiting with status 2.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 import re
@@ -179,6 +181,10 @@ class UplinkConfig:
     bandwidth: int = 0  # bytes/s cap on uploads; 0 = unlimited
     timeout: float = 300.0  # seconds per request
     poll_interval: float = 1.0  # seconds between looks for newly stored instances
+    # the hub's Ed25519 public key (base64, `mekong bundle key`): configuration bundles signed
+    # with it are applied; "" = bundles are not fetched
+    bundle_key: str = ""
+    bundle_interval: float = 60.0  # seconds between looks for a new configuration bundle
 
     @property
     def enabled(self) -> bool:
@@ -431,13 +437,24 @@ def _validate_uplink(uplink: UplinkConfig) -> None:
     for key, value in (("batch_size", uplink.batch_size), ("batch_bytes", uplink.batch_bytes),
                        ("max_attempts", uplink.max_attempts), ("timeout", uplink.timeout),
                        ("backoff_base", uplink.backoff_base),
-                       ("poll_interval", uplink.poll_interval)):  # fmt: skip
+                       ("poll_interval", uplink.poll_interval),
+                       ("bundle_interval", uplink.bundle_interval)):  # fmt: skip
         if value <= 0:
             raise ConfigError(f"uplink.{key} must be > 0, got {value}")
     if uplink.backoff_max < uplink.backoff_base:
         raise ConfigError("uplink.backoff_max must be >= uplink.backoff_base")
     if uplink.bandwidth < 0:
         raise ConfigError(f"uplink.bandwidth must be >= 0 (0 = unlimited), got {uplink.bandwidth}")
+    if uplink.bundle_key and not _is_ed25519_key(uplink.bundle_key):
+        raise ConfigError("uplink.bundle_key must be the hub's public key as printed by "
+                          "`mekong bundle key --data HUB` (32 bytes in base64)")  # fmt: skip
+
+
+def _is_ed25519_key(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == 32
+    except binascii.Error:
+        return False
 
 
 def _validate_hl7(hl7: Hl7Config) -> None:

@@ -24,7 +24,9 @@ UID_ROOT = "1.2.826.0.1.3680043.10.999"  # dicom.uid_root of this node (RIS-9.3)
 @pytest.fixture(scope="module")
 def ris(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     folder = tmp_path_factory.mktemp("rest")
-    node = NodeProcess(folder / "data", extra_args=config_args(folder / "n.toml", workers=1, uid_root=UID_ROOT))
+    node = NodeProcess(
+        folder / "data", extra_args=config_args(folder / "n.toml", workers=1, uid_root=UID_ROOT)
+    )
     yield node.start()
     node.stop()
 

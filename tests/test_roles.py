@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mekong.edge import route_modules
+from mekong import central, edge
 from mekong.shared.auth.roles import PUBLIC, Permission, Role, allowed, permission_of
 from mekong.shared.http.server import ROUTE_MODULES
 from tests.authn import add_token
@@ -27,24 +27,38 @@ SAMPLE = {  # a harmless value for each path parameter
 }  # fmt: skip
 
 
-def routes() -> list[tuple[str, str, object]]:
+def routes() -> list[tuple[str, str, str, object]]:
+    """(mode of the node that serves it, method, path, handler) for every route."""
     found = []
-    for module in (*ROUTE_MODULES, *route_modules()):  # the edge's routes too
-        for route in module.routes:
-            found.append((route.method, route.path, route.handler))  # type: ignore[attr-defined]
+    for mode, modules in (("edge", (*ROUTE_MODULES, *edge.route_modules())),
+                          ("hub", central.route_modules())):  # fmt: skip
+        for module in modules:
+            for route in module.routes:
+                found.append((mode, route.method, route.path, route.handler))  # type: ignore[attr-defined]
     return found
 
 
 def test_every_route_declares_a_permission() -> None:
-    missing = [f"{m} {p}" for m, p, h in routes() if permission_of(h) is None]  # type: ignore[arg-type]
+    missing = [f"{m} {p}" for _, m, p, h in routes() if permission_of(h) is None]  # type: ignore[arg-type]
     assert not missing, f"routes without @requires/@public: {missing}"
 
 
 @pytest.fixture(scope="module")
-def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, dict]]:
-    node = NodeProcess(tmp_path_factory.mktemp("roles") / "data", trusted_loopback=False).start()
-    yield node, {role: add_token(node, f"matrix_{role.value}", role.value) for role in Role}
-    node.stop()
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """An edge and, when first needed, a hub, each with a token per role."""
+    started: dict[str, tuple[NodeProcess, dict]] = {}
+
+    def node_for(mode: str) -> tuple[NodeProcess, dict]:
+        if mode not in started:
+            folder = tmp_path_factory.mktemp(f"roles-{mode}")
+            node = NodeProcess(folder / "data", mode=mode, trusted_loopback=False).start()
+            tokens = {role: add_token(node, f"matrix_{role.value}", role.value) for role in Role}
+            started[mode] = (node, tokens)
+        return started[mode]
+
+    yield node_for  # type: ignore[misc]
+    for node, _ in started.values():
+        node.stop()
 
 
 def _url(node: NodeProcess, path: str) -> str:
@@ -52,9 +66,9 @@ def _url(node: NodeProcess, path: str) -> str:
     return f"http://127.0.0.1:{node.http_port}{filled}"
 
 
-@pytest.mark.parametrize("method,path,handler", routes(), ids=lambda v: str(v)[:60])
-def test_role_matrix(tokens, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
-    node, by_role = tokens
+@pytest.mark.parametrize("mode,method,path,handler", routes(), ids=lambda v: str(v)[:60])
+def test_role_matrix(nodes, mode: str, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    node, by_role = nodes(mode)
     permission = permission_of(handler)
     anonymous = requests.request(method, _url(node, path), timeout=30)
     if permission == PUBLIC:

@@ -24,3 +24,8 @@ class TokenBucket:
         self._tokens -= amount
         if self._tokens < 0:
             await asyncio.sleep(-self._tokens / self.rate)
+
+    def set_rate(self, rate: int) -> None:
+        """A new cap (a configuration bundle), in force from the next ``take``."""
+        self.rate = rate
+        self._tokens = min(self._tokens, float(rate))

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     SYSTEM_CONFIGURE = "system.configure"  # log level, AEs, devices, configuration
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    CONFIG_PULL = "config.pull"  # an edge fetching the hub's configuration bundles
     SELF = "self"  # any signed-in user: own profile, own password, logout
 
 

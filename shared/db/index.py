@@ -196,20 +196,25 @@ class Index:
         ]
 
     async def save_remote_ae(self, ae: RemoteAE) -> None:
-        values = {
-            "title": ae.title,
-            "host": ae.host,
-            "port": ae.port,
-            "allow": ",".join(sorted(ae.allow)),
-            "fuzzy_find": ae.fuzzy_find,
-            "description": ae.description,
-            "ascii_worklist": ae.ascii_worklist,
-        }
+        values = _ae_row(ae)
         statement = upsert_statement(self.dialect, t.remote_ae, tuple(values), ("title",))
         async with self.engine.begin() as conn:
             await conn.execute(statement, values)
+
+    async def replace_remote_aes(self, aes: list[RemoteAE]) -> None:
+        """The whole AE table replaced in one transaction (a configuration bundle)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(t.remote_ae))
+            if aes:
+                await conn.execute(t.remote_ae.insert(), [_ae_row(ae) for ae in aes])
 
     async def remove_remote_ae(self, title: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(t.remote_ae).where(t.remote_ae.c.title == title))
         return bool(result.rowcount)
+
+
+def _ae_row(ae: RemoteAE) -> dict[str, Any]:
+    return {"title": ae.title, "host": ae.host, "port": ae.port,
+            "allow": ",".join(sorted(ae.allow)), "fuzzy_find": ae.fuzzy_find,
+            "description": ae.description, "ascii_worklist": ae.ascii_worklist}  # fmt: skip

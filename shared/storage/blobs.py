@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mekong.shared.storage.files import fsync_dir
+
 
 @dataclass(frozen=True)
 class StoredBlob:
@@ -126,7 +128,7 @@ class BlobStore:
         if created:
             folders.add(self.root)
         for folder in folders:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def _make_shard(self, shard: Path) -> None:
         if shard.is_dir():
@@ -175,11 +177,3 @@ def _file_digest(path: Path) -> str:
 
 def _subdirs(folder: Path) -> list[Path]:
     return [Path(entry.path) for entry in os.scandir(folder) if entry.is_dir()]
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,1 @@
+"""Hub → edge: configuration bundles the hub signs, checked and applied here (PACS-13)."""

@@ -1,0 +1,172 @@
+"""The edge's configuration-bundle component ``config-bundles`` (PACS-13, QOS-3).
+
+Every ``uplink.bundle_interval`` seconds it asks the hub for a bundle newer than the newest it
+has seen (``GET {hub}/api/hub/config-bundle?after=N``). A bundle is applied only when its
+Ed25519 signature matches ``uplink.bundle_key`` and every setting is valid; then the AE table
+is replaced in one transaction, the log level and the uplink's bandwidth cap are set, and the
+version is recorded — or, on any refusal, nothing changes and the reason is in the health
+section and the log. At start the bundle in force is applied again (log level and bandwidth
+live in memory). A rollback applies the previous kept bundle, checked again, and the hub's
+newer versions are skipped until it issues a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from mekong.edge.downlink.applied import AppliedBundles, State
+from mekong.shared import bundles, logs
+from mekong.shared.audit.trail import FAILURE, SUCCESS, AuditEvent
+
+if TYPE_CHECKING:
+    from mekong.shared.node import Node
+
+log = logging.getLogger(__name__)
+
+
+class BundlePuller:
+    name = "config-bundles"
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.config = node.config.uplink
+        self.key = bundles.public_key_from_text(self.config.bundle_key)
+        self.applied = AppliedBundles(node.config.data_dir)
+        self.state = "stopped"
+        self.last_check: float | None = None
+        self.last_error = ""
+        self._lock = asyncio.Lock()  # one apply at a time (poll or rollback)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        current = self.applied.state().current
+        if current:
+            try:
+                await self._apply(self._kept(current), "restart")
+            except bundles.BundleError as error:  # a kept file edited on disk
+                self._note_error(f"bundle {current} in force no longer checks: {error}")
+        self._task = asyncio.create_task(self._run(), name=self.name)
+        self.state = "running"
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.state = "stopped"
+
+    async def _run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                await self.check(session)
+                await asyncio.sleep(self.config.bundle_interval)
+
+    async def check(self, session: aiohttp.ClientSession) -> None:
+        """One look at the hub; applies what it offers if it checks."""
+        self.last_check = time.time()
+        try:
+            envelope = await self._fetch(session, self.applied.state().newest_seen)
+            if envelope is not None:
+                await self.receive(envelope)
+            else:
+                self.last_error = ""
+        except bundles.BundleError as error:
+            if str(error) != self.last_error:  # once per refused bundle, not once per look
+                self._audit("config.bundle.apply", FAILURE, "", {"error": str(error)})
+            self._note_error(str(error))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            self._note_error(f"hub not reachable for bundles: {error!r}")
+
+    async def receive(self, envelope: Any) -> int:
+        """Check, keep and apply ``envelope``; returns its version. BundleError if refused."""
+        bundle = bundles.open_envelope(envelope, self.key)
+        async with self._lock:
+            seen = self.applied.state().newest_seen
+            if bundle.version <= seen:
+                raise bundles.BundleError(
+                    f"bundle {bundle.version} is not newer than {seen}: refused (replay?)"
+                )
+            self.applied.keep(bundle.version, bundle.envelope)
+            await self._apply(bundle, "hub")
+            self.applied.set_state(State(current=bundle.version))
+        self.last_error = ""
+        return bundle.version
+
+    async def rollback(self, actor: str) -> int:
+        """Apply the kept bundle before the one in force; returns its version."""
+        async with self._lock:
+            state = self.applied.state()
+            older = [v for v in self.applied.versions() if v < state.current]
+            if not older:
+                raise bundles.BundleError("no earlier bundle is kept to roll back to")
+            bundle = self._kept(older[-1])
+            await self._apply(bundle, f"rollback by {actor}")
+            self.applied.set_state(State(current=bundle.version, skip_through=state.newest_seen))
+        return bundle.version
+
+    def _kept(self, version: int) -> bundles.Bundle:
+        return bundles.open_envelope(self.applied.envelope(version), self.key)
+
+    async def _apply(self, bundle: bundles.Bundle, cause: str) -> None:
+        settings = bundle.settings
+        aes = bundle.aes
+        if aes is not None:
+            assert self.node.index is not None
+            await self.node.index.replace_remote_aes(aes)
+        if "log_level" in settings:
+            logs.set_level(settings["log_level"])
+        if "uplink_bandwidth" in settings:
+            self._set_bandwidth(int(settings["uplink_bandwidth"]))
+        log.info("configuration bundle %d applied (%s): %s", bundle.version, cause,
+                 ", ".join(sorted(settings)) or "no settings")  # fmt: skip
+        self._audit("config.bundle.apply", SUCCESS, f"bundle:{bundle.version}",
+                    {"cause": cause, "settings": sorted(settings)})  # fmt: skip
+
+    def _set_bandwidth(self, rate: int) -> None:
+        from mekong.edge.uplink.routes import SENDER_KEY
+
+        sender = self.node.http.app.get(SENDER_KEY) if self.node.http else None
+        if sender is not None:
+            sender.bucket.set_rate(rate)
+
+    async def _fetch(self, session: aiohttp.ClientSession, after: int) -> Any | None:
+        url = f"{hub_base(self.config.url)}/api/hub/config-bundle"
+        headers = {"Authorization": f"Bearer {self.config.token}"}
+        async with session.get(url, params={"after": str(after)}, headers=headers) as reply:
+            if reply.status == 204:
+                return None
+            if reply.status != 200:
+                text = (await reply.text())[:200]
+                raise aiohttp.ClientResponseError(reply.request_info, (), status=reply.status,
+                                                  message=text)  # fmt: skip
+            return await reply.json()
+
+    def _note_error(self, message: str) -> None:
+        if message != self.last_error:
+            log.warning("configuration bundles: %s", message)
+        self.last_error = message
+
+    def _audit(self, action: str, outcome: str, obj: str, detail: dict[str, Any]) -> None:
+        if self.node.audit is not None:
+            self.node.audit.record(AuditEvent("hub", "system", action, outcome, object=obj,
+                                              detail=detail))  # fmt: skip
+
+    async def health(self) -> dict[str, Any]:
+        state = self.applied.state()
+        return {"state": self.state, "version": state.current,
+                "skip_through": state.skip_through, "kept": self.applied.versions(),
+                "key_id": bundles.key_id(self.key), "last_check": self.last_check,
+                "last_error": self.last_error}  # fmt: skip
+
+
+def hub_base(uplink_url: str) -> str:
+    """The hub's base URL from the uplink's DICOMweb URL (``…/dicom-web``)."""
+    url = uplink_url.rstrip("/")
+    return url.removesuffix("/dicom-web")
