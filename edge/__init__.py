@@ -1,6 +1,7 @@
-"""Edge (satellite clinic) mode: video capture, non-DICOM import and the uplink plug in here
-(QR labels come later). ``register(node)`` adds the components and their HTTP routes;
-``add_commands`` adds ``mekong import`` and ``mekong capture`` to the command line."""
+"""Edge (satellite clinic) mode: video capture, non-DICOM import, the uplink and the link to
+the hub (enrollment, mutual TLS, health reports) plug in here (QR labels come later).
+``register(node)`` adds the components and their HTTP routes; ``add_commands`` adds
+``mekong import`` and ``mekong capture`` to the command line."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def route_modules() -> list[Any]:
 def register(node: Any) -> None:
     """Add the capture and import components and their routes to ``node`` (before it starts),
     and the uplink when ``[uplink] url`` is set."""
-    if node.config.uplink.enabled:
+    if node.config.hub.enabled:
+        _register_hub(node)
+    elif node.config.uplink.enabled:
         from mekong.edge.uplink.register import register_uplink
 
         register_uplink(node)
@@ -48,6 +51,20 @@ def register(node: Any) -> None:
     node.add_component(watcher)
     node.health_sections["capture"] = capture.health
     node.health_sections["imports"] = watcher.health
+
+
+def _register_hub(node: Any) -> None:
+    """Enrolled at a hub (issue 6): the link (enrollment, mutual TLS), the uplink through it
+    and the health reports."""
+    from mekong.edge.hub.link import HubLink
+    from mekong.edge.hub.report import HealthReporter
+    from mekong.edge.uplink.register import register_uplink
+
+    link = HubLink(node.config.data_dir, node.config.hub)
+    node.add_component(link)
+    sender = register_uplink(node, link)
+    node.add_component(HealthReporter(node, link, sender))
+    node.health_sections["hub"] = link.health
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
