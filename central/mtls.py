@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from mekong.central import registry
-from mekong.central.ca import HubCA
+from mekong.central.ca import HubCA, serial_hex
 from mekong.shared.auth.roles import Role
 from mekong.shared.http import keys
 from mekong.shared.http.access import Principal, principal_of
@@ -86,7 +86,7 @@ def certificate_resolver(node: Node, context: ssl.SSLContext):  # type: ignore[n
         if ssl_object.context is not context:
             return None  # the ordinary HTTPS listener: users and tokens as usual
         peer = ssl_object.getpeercert() or {}
-        serial = str(peer.get("serialNumber", "")).upper()
+        serial = _serial(peer)
         index = node.index
         assert index is not None
         found = await index.reading(lambda conn: registry.by_serial(conn, serial))
@@ -104,6 +104,14 @@ def certificate_resolver(node: Node, context: ssl.SSLContext):  # type: ignore[n
 
     touched: dict[int, float] = {}
     return resolve
+
+
+def _serial(peer: dict) -> str:
+    """The serial as the registry spells it (hex, upper case, no leading zeros)."""
+    try:
+        return serial_hex(int(str(peer.get("serialNumber", "")), 16))
+    except ValueError:
+        return ""
 
 
 def _common_name(peer: dict) -> str:
