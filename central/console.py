@@ -71,8 +71,8 @@ async def new_enrollment(request: web.Request) -> web.Response:
 
 
 def _token_fragment(request: web.Request, name: str, token: str) -> web.Response:
-    hub_url = f"{request.url.origin()}"
-    context = {"name": name, "token": token, "error": "", "hub_url": hub_url,
+    command = f"mekong serve --mode edge --hub-url {request.url.origin()} --enroll-token {token}"
+    context = {"name": name, "token": token, "error": "", "command": command,
                "qr": qr.svg(token)}  # fmt: skip
     response = page(request, "site_token.html", context)
     response.headers["Cache-Control"] = "no-store"

@@ -117,8 +117,9 @@ def test_enrolled_edge_replicates_over_mutual_tls_and_revocation_stops_it(
 
     mtls = f"https://127.0.0.1:{mtls_port}"
     ca = str(hub.data_dir / "hub" / "ca.pem")
-    edge_cert = ["--cacert", ca, "--cert", str(folder / "cert.pem"), "--key", str(folder / "key.pem")]
-    stow = ["-X", "POST", "-H", "Content-Type: multipart/related; type=\"application/dicom\""]
+    edge_cert = ["--cacert", ca, "--cert", str(folder / "cert.pem"),
+                 "--key", str(folder / "key.pem")]  # fmt: skip
+    stow = ["-X", "POST", "-H", 'Content-Type: multipart/related; type="application/dicom"']
     # the edge's own certificate may store and report, not read
     assert curl(f"{mtls}/dicom-web/studies", *edge_cert)[1] == "403"
     assert curl(f"{mtls}/api/hub/sites", *edge_cert)[1] == "403"
