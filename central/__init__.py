@@ -1,26 +1,49 @@
-"""Hub (central hospital) mode: site registry, replication receiver and config push plug in."""
+"""Hub (central hospital) mode (issue 6): the site registry, the hub's small CA, enrollment of
+edges, the mutual-TLS listener they send through, their health reports, the sites console page
+and ``mekong site``. ``register(node)`` plugs them into a hub node; ``add_commands`` adds
+``mekong site`` to the command line."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+ROUTE_MODULES_NAMES = ("mekong.central.routes", "mekong.central.console", "mekong.central.bundles")
+
 
 def route_modules() -> list[Any]:
     """The hub's route modules (the role matrix test walks them too)."""
-    from mekong.central import bundles
+    import importlib
 
-    return [bundles]
+    return [importlib.import_module(name) for name in ROUTE_MODULES_NAMES]
+
+
+def ca_folder(data_dir: Any) -> Any:
+    return data_dir / "hub"
 
 
 def register(node: Any) -> None:
-    """Add the hub-only components and routes to ``node`` (before it starts)."""
-    from mekong.central import bundles
+    """Load (or make) the CA, open the mutual-TLS listener, add the site routes and pages."""
+    from mekong.central import bundles, mtls
+    from mekong.central.ca import HubCA
+    from mekong.central.routes import HUB_KEY, HubState
+    from mekong.shared.dicomweb.stow import STORED
+    from mekong.shared.http.access import CLIENT_CERT
 
-    bundles.register(node)
+    ca = HubCA(ca_folder(node.config.data_dir))
+    context = mtls.mtls_context(ca, mtls.server_hosts(node))
+    app = node.http.app
+    app[HUB_KEY] = HubState(ca, node.config.hub)
+    app[CLIENT_CERT] = mtls.certificate_resolver(node, context)
+    app[STORED] = mtls.count_site_studies
+    app[bundles.STORE_KEY] = bundles.BundleStore(node.config.data_dir)
+    for module in route_modules():
+        app.add_routes(module.routes)
+    node.add_component(mtls.MtlsListener(node, context))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from mekong.central import cli
+    from mekong.central import bundle_cli, cli
 
     cli.add_commands(commands)
+    bundle_cli.add_commands(commands)

@@ -138,8 +138,3 @@ async def public_key(request: web.Request) -> web.Response:
     public = _store(request).signing_key().public_key()
     text = bundles.public_key_text(public)
     return web.json_response({"public_key": text, "key_id": bundles.key_id(public)})
-
-
-def register(node: Any) -> None:
-    node.http.app[STORE_KEY] = BundleStore(node.config.data_dir)
-    node.http.app.add_routes(routes)

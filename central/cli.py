@@ -1,50 +1,101 @@
-"""Hub commands: ``mekong bundle issue FILE --data HUB`` signs a configuration bundle (its
-version on the last line), ``mekong bundle key --data HUB`` prints the public key edges check
-bundles with (``uplink.bundle_key`` in the edge's configuration)."""
+"""``mekong site``: the hub's site registry from the command line (issue 6).
+
+    mekong site add NAME --data HUB_DATA_DIR [--expires-hours H]   (token on the last line)
+    mekong site token NAME --data HUB_DATA_DIR                     (a new one-time token)
+    mekong site revoke NAME --data HUB_DATA_DIR
+    mekong site list --data HUB_DATA_DIR
+
+A running hub sees the change at the next request: it reads the registry on every request.
+Exit status 1 when the site is unknown or the name is taken, 2 for a usage error.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import sys
 from pathlib import Path
 
-from mekong.central.bundles import BundleStore
-from mekong.shared.bundles import BundleError
+from mekong.central import ca_folder, registry
+from mekong.central.ca import HubCA
+from mekong.shared.cli_support import with_index
+from mekong.shared.config import HubConfig
+
+DEFAULT_HOURS = HubConfig().token_hours
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bundle = commands.add_parser("bundle", help="configuration bundles for the edges (hub)")
-    actions = bundle.add_subparsers(dest="bundle_action", required=True)
-    issue = actions.add_parser("issue", help="sign FILE ({'settings': {...}}) as the next version")
-    issue.add_argument("file", type=Path)
-    issue.add_argument("--data", type=Path, required=True, help="the hub's data directory")
-    issue.add_argument("--by", default="cli", help="who issues it (recorded in the bundle)")
-    issue.set_defaults(run=_issue)
-    key = actions.add_parser("key", help="print the public key edges check bundles with")
-    key.add_argument("--data", type=Path, required=True)
-    key.set_defaults(run=lambda args: _print(BundleStore(args.data).public_key_text()))
+    site = commands.add_parser("site", help="hub: sites (edges) and their enrollment")
+    actions = site.add_subparsers(required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="register a site; prints its enrollment token")
+    add.add_argument("name")
+    add.set_defaults(run=_add)
+    token = actions.add_parser("token", help="a new one-time enrollment token for a site")
+    token.add_argument("name")
+    token.set_defaults(run=_token)
+    revoke = actions.add_parser("revoke", help="refuse a site's certificate from now on")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_revoke)
+    listing = actions.add_parser("list", help="list sites with their last report")
+    listing.set_defaults(run=_list)
+    for sub in (add, token):
+        sub.add_argument("--expires-hours", type=float, default=DEFAULT_HOURS,
+                         help=f"token validity (default {DEFAULT_HOURS:g} h)")  # fmt: skip
+    for sub in (add, token, revoke, listing):
+        sub.add_argument("--data", type=Path, default=Path("data"), help="hub data directory")
 
 
-def _issue(args: argparse.Namespace) -> int:
+def _run(data: Path, work) -> object:  # type: ignore[no-untyped-def]
+    return asyncio.run(with_index(data, lambda index: index.transaction(work)))
+
+
+def _add(args: argparse.Namespace) -> int:
+    fingerprint = HubCA(ca_folder(args.data)).fingerprint
+
+    def work(conn):  # type: ignore[no-untyped-def]
+        registry.add_site(conn, args.name)
+        return registry.new_token(conn, args.name, fingerprint, args.expires_hours)
+
+    return _print_token(args, work)
+
+
+def _token(args: argparse.Namespace) -> int:
+    fingerprint = HubCA(ca_folder(args.data)).fingerprint
+    return _print_token(
+        args, lambda conn: registry.new_token(conn, args.name, fingerprint, args.expires_hours)
+    )
+
+
+def _print_token(args: argparse.Namespace, work) -> int:  # type: ignore[no-untyped-def]
     try:
-        document = json.loads(args.file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        print(f"cannot read {args.file}: {error}", file=sys.stderr)
-        return 2
-    settings = document.get("settings") if isinstance(document, dict) else None
-    if not isinstance(settings, dict):
-        print('the file must hold {"settings": {...}}', file=sys.stderr)
-        return 2
-    try:
-        version, _ = BundleStore(args.data).issue(settings, args.by)
-    except BundleError as error:
-        print(f"bundle refused: {error}", file=sys.stderr)
+        token = _run(args.data, work)
+    except registry.RegistryError as exc:
+        print(f"mekong: {exc}", file=sys.stderr)
         return 1
-    print(version)
+    print(
+        f"site {args.name}: enrollment token, shown once, single use, valid "
+        f"{args.expires_hours:g} h; on the edge: mekong serve --hub-url URL --enroll-token"
+    )
+    print(token)
     return 0
 
 
-def _print(text: str) -> int:
-    print(text)
+def _revoke(args: argparse.Namespace) -> int:
+    try:
+        changed = _run(args.data, lambda conn: registry.revoke(conn, args.name))
+    except registry.RegistryError as exc:
+        print(f"mekong: {exc}", file=sys.stderr)
+        return 1
+    print(f"site {args.name} revoked" if changed else f"site {args.name} was already revoked")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = asyncio.run(with_index(args.data, lambda index: index.reading(registry.sites)))
+    for row in rows:  # type: ignore[attr-defined]
+        print(
+            f"{row['name']:20} {row['state']:8} queue={row['queue_depth']} "
+            f"lag={row['lag_seconds']} version={row['version']} "
+            f"studies={row['studies']}"
+        )
     return 0

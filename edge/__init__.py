@@ -1,6 +1,7 @@
-"""Edge (satellite clinic) mode: video capture, non-DICOM import and the uplink plug in here
-(QR labels come later). ``register(node)`` adds the components and their HTTP routes;
-``add_commands`` adds ``mekong import`` and ``mekong capture`` to the command line."""
+"""Edge (satellite clinic) mode: video capture, non-DICOM import, the uplink and the link to
+the hub (enrollment, mutual TLS, health reports) plug in here (QR labels come later).
+``register(node)`` adds the components and their HTTP routes; ``add_commands`` adds
+``mekong import`` and ``mekong capture`` to the command line."""
 
 from __future__ import annotations
 
@@ -21,18 +22,16 @@ def route_modules() -> list[Any]:
 def register(node: Any) -> None:
     """Add the capture and import components and their routes to ``node`` (before it starts),
     and the uplink when ``[uplink] url`` is set."""
-    if node.config.uplink.enabled:
+    if node.config.hub.enabled:
+        _register_hub(node)
+    elif node.config.uplink.enabled:
         from mekong.edge.uplink.register import register_uplink
 
         register_uplink(node)
     if node.config.uplink.enabled and node.config.uplink.bundle_key:
-        from mekong.edge.downlink.bundles import BundlePuller
-        from mekong.edge.downlink.routes import PULLER_KEY
+        from mekong.edge.downlink.channel import TokenChannel
 
-        puller = BundlePuller(node)
-        node.add_component(puller)
-        node.http.app[PULLER_KEY] = puller
-        node.health_sections["config_bundles"] = puller.health
+        _register_bundles(node, TokenChannel(node.config.uplink))
     from mekong.edge import openapi_edge
     from mekong.edge.capture.manager import CaptureManager
     from mekong.edge.capture.routes import MANAGER_KEY
@@ -57,6 +56,34 @@ def register(node: Any) -> None:
     node.add_component(watcher)
     node.health_sections["capture"] = capture.health
     node.health_sections["imports"] = watcher.health
+
+
+def _register_hub(node: Any) -> None:
+    """Enrolled at a hub (issue 6): the link (enrollment, mutual TLS), the uplink through it
+    and the health reports."""
+    from mekong.edge.hub.link import HubLink
+    from mekong.edge.hub.report import HealthReporter
+    from mekong.edge.uplink.register import register_uplink
+
+    link = HubLink(node.config.data_dir, node.config.hub)
+    node.add_component(link)
+    sender = register_uplink(node, link)
+    node.add_component(HealthReporter(node, link, sender))
+    node.health_sections["hub"] = link.health
+    from mekong.edge.downlink.channel import LinkChannel
+
+    _register_bundles(node, LinkChannel(link, node.config.data_dir))
+
+
+def _register_bundles(node: Any, channel: Any) -> None:
+    """Configuration bundles from the hub (issue 6 item 3), through ``channel``."""
+    from mekong.edge.downlink.bundles import BundlePuller
+    from mekong.edge.downlink.routes import PULLER_KEY
+
+    puller = BundlePuller(node, channel, node.config.uplink.bundle_interval)
+    node.add_component(puller)
+    node.http.app[PULLER_KEY] = puller
+    node.health_sections["config_bundles"] = puller.health
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="a trusted network (repeatable)",
     )
+    serve.add_argument("--hub-url", help="edge: the hub's base HTTP(S) URL (enrolls once)")
+    serve.add_argument("--enroll-token", help="edge: the token of 'mekong site add' at the hub")
     serve.set_defaults(run=_serve)
 
     ae = commands.add_parser("ae", help="known DICOM application entities")
@@ -118,6 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
             "dicom.ae_title": args.ae_title,
             "auth.anonymous_role": args.anonymous_role,
             "auth.anonymous_networks": args.anonymous_network,
+            "hub.url": args.hub_url,
+            "hub.enroll_token": args.enroll_token,
         },
     )
     logs.configure(config.log_level)

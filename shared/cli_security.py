@@ -15,12 +15,12 @@ from pathlib import Path
 
 from mekong.shared.audit import trail
 from mekong.shared.auth import accounts, tokens
-from mekong.shared.auth.roles import Role
+from mekong.shared.auth.roles import ASSIGNABLE_ROLES
 from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, NodeConfig
 from mekong.shared.tls import self_signed
 
-ROLES = [r.value for r in Role]
+ROLES = [r.value for r in ASSIGNABLE_ROLES]
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mekong.shared.auth.roles import Role
+from mekong.shared.auth.roles import ASSIGNABLE_ROLES
 from mekong.shared.dicom.uids import check_root
 
 MODES = ("edge", "hub")
@@ -192,6 +192,28 @@ class UplinkConfig:
 
 
 @dataclass(frozen=True)
+class HubConfig:
+    """Edge ↔ hub trust (issue 6). On a hub: the mutual-TLS listener the enrolled edges use.
+    On an edge: where the hub is and the one-time enrollment token (``mekong site add``)."""
+
+    # hub mode
+    mtls_port: int = 8443  # HTTPS listener that requires a client certificate of the hub's CA
+    hosts: tuple[str, ...] = ()  # extra names/addresses in the hub's server certificate
+    mtls_url: str = ""  # what edges are told to use; default https://<host they enrolled at>:port
+    token_hours: float = 168.0  # an enrollment token is valid this long (default 7 days)
+    client_cert_days: int = 825  # lifetime of an edge's client certificate
+    # edge mode
+    url: str = ""  # the hub's base HTTP(S) URL, e.g. https://hub.example.vn:8080
+    enroll_token: str = ""  # used once; afterwards DATA/hub/ holds the certificate
+    ca_file: str = ""  # CA bundle to verify an https:// hub URL with (default: the system's)
+    report_interval: float = 60.0  # seconds between health reports to the hub
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -205,6 +227,7 @@ class NodeConfig:
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     recon: ReconConfig = field(default_factory=ReconConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     @property
     def index_path(self) -> Path:
@@ -218,6 +241,7 @@ class NodeConfig:
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
     "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
+    "hub": HubConfig,
 }  # fmt: skip
 _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
@@ -363,6 +387,7 @@ def validate(config: NodeConfig) -> None:
     _validate_auth(config.auth)
     _validate_tls(config)
     _validate_uplink(config.uplink)
+    _validate_hub(config)
     _validate_worklist(config.dicom)
     try:
         check_root(config.dicom.uid_root)
@@ -398,7 +423,9 @@ def _validate_auth(auth: AuthConfig) -> None:
     if auth.idle_minutes < 1 or auth.password_expiry_days < 0:
         raise ConfigError("auth.idle_minutes must be >= 1 and auth.password_expiry_days >= 0")
     if auth.anonymous_role:
-        _one_of("auth.anonymous_role", auth.anonymous_role, tuple(r.value for r in Role))
+        _one_of(
+            "auth.anonymous_role", auth.anonymous_role, tuple(r.value for r in ASSIGNABLE_ROLES)
+        )
     for network in auth.anonymous_networks:
         try:
             ipaddress.ip_network(network, strict=False)
@@ -455,6 +482,27 @@ def _is_ed25519_key(text: str) -> bool:
         return len(base64.b64decode(text.strip(), validate=True)) == 32
     except binascii.Error:
         return False
+
+
+def _validate_hub(config: NodeConfig) -> None:
+    hub = config.hub
+    if not 1 <= hub.mtls_port <= 65535:
+        raise ConfigError(f"hub.mtls_port must be 1..65535, got {hub.mtls_port}")
+    if hub.token_hours <= 0 or hub.client_cert_days < 1 or hub.report_interval <= 0:
+        raise ConfigError(
+            "hub.token_hours and hub.report_interval must be > 0, hub.client_cert_days >= 1"
+        )
+    _check_url("hub.mtls_url", hub.mtls_url)
+    if not hub.url:
+        return
+    _check_url("hub.url", hub.url)
+    if config.uplink.url:
+        raise ConfigError(
+            "hub.url and uplink.url both set: an enrolled edge sends to its hub; "
+            "use uplink.url only for another DICOMweb destination"
+        )
+    if hub.ca_file and not Path(hub.ca_file).is_file():
+        raise ConfigError(f"hub.ca_file: no such file {hub.ca_file!r}")
 
 
 def _validate_hl7(hl7: Hl7Config) -> None:

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from mekong.shared.db import ris_schema, schema_auth  # noqa: F401  (every table in metadata)
+from mekong.shared.db import ris_schema, schema_auth, schema_hub  # noqa: F401  (every table in metadata)
 from mekong.shared.db.index import Index
 from mekong.shared.db.schema import metadata
 from mekong.shared.ris import catalogue, orders, patients

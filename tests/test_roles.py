@@ -13,11 +13,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mekong import central, edge
-from mekong.shared.auth.roles import PUBLIC, Permission, Role, allowed, permission_of
+from mekong.central import route_modules as hub_route_modules
+from mekong.edge import route_modules
+from mekong.shared.auth.roles import ASSIGNABLE_ROLES, PUBLIC, Permission, allowed, permission_of
 from mekong.shared.http.server import ROUTE_MODULES
 from tests.authn import add_token
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import NodeProcess, free_port
 
 SAMPLE = {  # a harmless value for each path parameter
     "study": "1.2.3", "series": "1.2.3.4", "instance": "1.2.3.4.5", "frames": "1",
@@ -27,38 +28,41 @@ SAMPLE = {  # a harmless value for each path parameter
 }  # fmt: skip
 
 
-def routes() -> list[tuple[str, str, str, object]]:
-    """(mode of the node that serves it, method, path, handler) for every route."""
+def routes(modules: list | None = None) -> list[tuple[str, str, object]]:
     found = []
-    for mode, modules in (("edge", (*ROUTE_MODULES, *edge.route_modules())),
-                          ("hub", central.route_modules())):  # fmt: skip
-        for module in modules:
-            for route in module.routes:
-                found.append((mode, route.method, route.path, route.handler))  # type: ignore[attr-defined]
+    for module in modules or (*ROUTE_MODULES, *route_modules()):  # the edge's routes too
+        for route in module.routes:
+            found.append((route.method, route.path, route.handler))  # type: ignore[attr-defined]
     return found
 
 
 def test_every_route_declares_a_permission() -> None:
-    missing = [f"{m} {p}" for _, m, p, h in routes() if permission_of(h) is None]  # type: ignore[arg-type]
+    every = routes() + routes(hub_route_modules())
+    missing = [f"{m} {p}" for m, p, h in every if permission_of(h) is None]  # type: ignore[arg-type]
     assert not missing, f"routes without @requires/@public: {missing}"
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """An edge and, when first needed, a hub, each with a token per role."""
-    started: dict[str, tuple[NodeProcess, dict]] = {}
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, dict]]:
+    node = NodeProcess(tmp_path_factory.mktemp("roles") / "data", trusted_loopback=False).start()
+    yield node, _tokens(node)
+    node.stop()
 
-    def node_for(mode: str) -> tuple[NodeProcess, dict]:
-        if mode not in started:
-            folder = tmp_path_factory.mktemp(f"roles-{mode}")
-            node = NodeProcess(folder / "data", mode=mode, trusted_loopback=False).start()
-            tokens = {role: add_token(node, f"matrix_{role.value}", role.value) for role in Role}
-            started[mode] = (node, tokens)
-        return started[mode]
 
-    yield node_for  # type: ignore[misc]
-    for node, _ in started.values():
-        node.stop()
+def _tokens(node: NodeProcess) -> dict:
+    # "site" is not assignable: a site is known by its client certificate (test_hub_enroll)
+    return {role: add_token(node, f"matrix_{role.value}", role.value) for role in ASSIGNABLE_ROLES}
+
+
+@pytest.fixture(scope="module")
+def hub_tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, dict]]:
+    folder = tmp_path_factory.mktemp("roles_hub")
+    config = folder / "hub.toml"
+    config.write_text(f"[hub]\nmtls_port = {free_port()}\n")
+    node = NodeProcess(folder / "data", mode="hub", trusted_loopback=False,
+                       extra_args=["--config", str(config)]).start()  # fmt: skip
+    yield node, _tokens(node)
+    node.stop()
 
 
 def _url(node: NodeProcess, path: str) -> str:
@@ -66,9 +70,20 @@ def _url(node: NodeProcess, path: str) -> str:
     return f"http://127.0.0.1:{node.http_port}{filled}"
 
 
-@pytest.mark.parametrize("mode,method,path,handler", routes(), ids=lambda v: str(v)[:60])
-def test_role_matrix(nodes, mode: str, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
-    node, by_role = nodes(mode)
+@pytest.mark.parametrize("method,path,handler", routes(), ids=lambda v: str(v)[:60])
+def test_role_matrix(tokens, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    _check_matrix(tokens, method, path, handler)
+
+
+@pytest.mark.parametrize(
+    "method,path,handler", routes(hub_route_modules()), ids=lambda v: str(v)[:60]
+)
+def test_hub_role_matrix(hub_tokens, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    _check_matrix(hub_tokens, method, path, handler)
+
+
+def _check_matrix(tokens, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    node, by_role = tokens
     permission = permission_of(handler)
     anonymous = requests.request(method, _url(node, path), timeout=30)
     if permission == PUBLIC:

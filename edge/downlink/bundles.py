@@ -19,8 +19,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mekong.edge.downlink.applied import AppliedBundles, State
+from mekong.edge.downlink.channel import Channel
 from mekong.shared import bundles, logs
 from mekong.shared.audit.trail import FAILURE, SUCCESS, AuditEvent
 
@@ -33,10 +35,11 @@ log = logging.getLogger(__name__)
 class BundlePuller:
     name = "config-bundles"
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, channel: Channel, interval: float) -> None:
         self.node = node
-        self.config = node.config.uplink
-        self.key = bundles.public_key_from_text(self.config.bundle_key)
+        self.channel = channel
+        self.interval = interval
+        self.key: Ed25519PublicKey | None = None  # the hub's, from the channel
         self.applied = AppliedBundles(node.config.data_dir)
         self.state = "stopped"
         self.last_check: float | None = None
@@ -48,8 +51,9 @@ class BundlePuller:
         current = self.applied.state().current
         if current:
             try:
+                await self._load_key(None)
                 await self._apply(self._kept(current), "restart")
-            except bundles.BundleError as error:  # a kept file edited on disk
+            except (bundles.BundleError, OSError) as error:  # a kept file edited on disk
                 self._note_error(f"bundle {current} in force no longer checks: {error}")
         self._task = asyncio.create_task(self._run(), name=self.name)
         self.state = "running"
@@ -65,13 +69,15 @@ class BundlePuller:
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
-                await self.check(session)
-                await asyncio.sleep(self.config.bundle_interval)
+                if self.channel.ready:
+                    await self.check(session)
+                await asyncio.sleep(self.interval)
 
     async def check(self, session: aiohttp.ClientSession) -> None:
         """One look at the hub; applies what it offers if it checks."""
         self.last_check = time.time()
         try:
+            await self._load_key(session)
             envelope = await self._fetch(session, self.applied.state().newest_seen)
             if envelope is not None:
                 await self.receive(envelope)
@@ -86,7 +92,7 @@ class BundlePuller:
 
     async def receive(self, envelope: Any) -> int:
         """Check, keep and apply ``envelope``; returns its version. BundleError if refused."""
-        bundle = bundles.open_envelope(envelope, self.key)
+        bundle = bundles.open_envelope(envelope, self._checked_key())
         async with self._lock:
             seen = self.applied.state().newest_seen
             if bundle.version <= seen:
@@ -112,7 +118,17 @@ class BundlePuller:
         return bundle.version
 
     def _kept(self, version: int) -> bundles.Bundle:
-        return bundles.open_envelope(self.applied.envelope(version), self.key)
+        return bundles.open_envelope(self.applied.envelope(version), self._checked_key())
+
+    async def _load_key(self, session: aiohttp.ClientSession | None) -> None:
+        if self.key is None:
+            text = await self.channel.bundle_key(session)  # type: ignore[arg-type]
+            self.key = bundles.public_key_from_text(text)
+
+    def _checked_key(self) -> Ed25519PublicKey:
+        if self.key is None:
+            raise bundles.BundleError("the hub's bundle key is not known yet")
+        return self.key
 
     async def _apply(self, bundle: bundles.Bundle, cause: str) -> None:
         settings = bundle.settings
@@ -137,9 +153,9 @@ class BundlePuller:
             sender.bucket.set_rate(rate)
 
     async def _fetch(self, session: aiohttp.ClientSession, after: int) -> Any | None:
-        url = f"{hub_base(self.config.url)}/api/hub/config-bundle"
-        headers = {"Authorization": f"Bearer {self.config.token}"}
-        async with session.get(url, params={"after": str(after)}, headers=headers) as reply:
+        url = f"{self.channel.base_url()}/api/hub/config-bundle"
+        args = self.channel.request_args()
+        async with session.get(url, params={"after": str(after)}, **args) as reply:
             if reply.status == 204:
                 return None
             if reply.status != 200:
@@ -162,11 +178,6 @@ class BundlePuller:
         state = self.applied.state()
         return {"state": self.state, "version": state.current,
                 "skip_through": state.skip_through, "kept": self.applied.versions(),
-                "key_id": bundles.key_id(self.key), "last_check": self.last_check,
+                "key_id": bundles.key_id(self.key) if self.key else "",
+                "last_check": self.last_check,
                 "last_error": self.last_error}  # fmt: skip
-
-
-def hub_base(uplink_url: str) -> str:
-    """The hub's base URL from the uplink's DICOMweb URL (``…/dicom-web``)."""
-    url = uplink_url.rstrip("/")
-    return url.removesuffix("/dicom-web")

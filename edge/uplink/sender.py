@@ -7,6 +7,11 @@ connection, 5xx, out of resources) back the whole destination off (capped expone
 jitter) and are retried without limit; permanent ones are retried ``max_attempts`` times, then
 dead-lettered for an operator to resend. Rows left ``sending`` by a crash are queued again at
 start: the hub recognises a resent identical instance by its digest and does not store it twice.
+
+An edge enrolled at its hub (issue 6) sends through a :class:`~mekong.edge.hub.link.HubLink`:
+mutual TLS with its client certificate instead of a bearer token, and a refusal of the
+certificate (401/403: the site was revoked) is transient — the rows stay queued, backing off,
+until the site is enrolled again; nothing is dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -26,17 +31,19 @@ from mekong.edge.uplink.throttle import TokenBucket
 from mekong.shared.config import UplinkConfig
 
 if TYPE_CHECKING:
+    from mekong.edge.hub.link import HubLink
     from mekong.shared.node import Node
 
 log = logging.getLogger(__name__)
 
 
 class UplinkSender:
-    def __init__(self, node: Node, config: UplinkConfig) -> None:
+    def __init__(self, node: Node, config: UplinkConfig, link: HubLink | None = None) -> None:
         self.name = f"uplink:{config.destination}"
         self.state = "stopped"
         self.node = node
         self.config = config
+        self.link = link  # set: the enrolled hub over mutual TLS (config.url/token unused)
         self.bucket = TokenBucket(config.bandwidth)
         self.failures = 0  # consecutive failed requests: the destination's back-off
         self.last_error = ""
@@ -92,6 +99,8 @@ class UplinkSender:
     async def _step(self) -> float:
         """One round; returns how long to wait before the next one."""
         destination = self.config.destination
+        if self.link is not None and not self.link.ready:
+            return self.config.poll_interval  # not enrolled yet: instances wait in the index
         reconciled_only = self.node.config.recon.enabled  # send studies once coerced
         await self.index.transaction(lambda c: outbox.enqueue_new(c, destination, reconciled_only))
         batch = await self.index.transaction(
@@ -110,9 +119,14 @@ class UplinkSender:
         assert self._session is not None and self.node.blobs is not None
         blobs = self.node.blobs
         parts = await asyncio.to_thread(lambda: [blobs.read(p.digest) for p in batch])
+        if self.link is not None:
+            return await store(self._session, self.link.dicomweb_url, "", parts, self.bucket,
+                               ssl=self.link.ssl_context())  # fmt: skip
         return await store(self._session, self.config.url, self.config.token, parts, self.bucket)
 
     async def _request_failed(self, batch: list[outbox.Pending], exc: RequestFailed) -> float:
+        if self.link is not None and exc.status in (401, 403):
+            exc.transient = True  # our certificate is refused: wait for re-enrollment
         self.failures += 1
         delay = self._delay()
         self._note_error(str(exc))
@@ -178,7 +192,7 @@ class UplinkSender:
         counts = summary["counts"]
         return {
             "destination": self.config.destination,
-            "url": self.config.url,
+            "url": self.link.dicomweb_url if self.link and self.link.ready else self.config.url,
             "queue_depth": counts["queued"] + counts["sending"],
             **summary,
             "consecutive_failures": self.failures,

@@ -8,6 +8,7 @@ element, see :mod:`mekong.shared.dicomweb.stow`); another DICOMweb PACS only say
 from __future__ import annotations
 
 import secrets
+import ssl as tls
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -31,28 +32,35 @@ class Answer:
 class RequestFailed(Exception):
     """The request as a whole failed: no per-instance answer."""
 
-    def __init__(self, message: str, transient: bool) -> None:
+    def __init__(self, message: str, transient: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
+        self.status = status  # the HTTP status, when there was an answer
 
 
 async def store(
     session: aiohttp.ClientSession, url: str, token: str, parts: list[bytes],
-    bucket: TokenBucket,
+    bucket: TokenBucket, ssl: tls.SSLContext | None = None,
 ) -> dict[str, Answer]:  # fmt: skip
-    """POST ``parts`` to ``{url}/studies``; the destination's answer by SOP Instance UID."""
+    """POST ``parts`` to ``{url}/studies``; the destination's answer by SOP Instance UID.
+
+    ``token`` is sent as a bearer token when set; ``ssl`` (a client certificate and the pinned
+    hub CA: an enrolled edge) replaces the default certificate check."""
     boundary = f"mekong-{secrets.token_hex(12)}"
     headers = {
         "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
         "Accept": "application/dicom+json",
-        "Authorization": f"Bearer {token}",
     }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     body = _body(parts, boundary, bucket)
+    target = f"{url.rstrip('/')}/studies"
     try:
-        async with session.post(f"{url.rstrip('/')}/studies", data=body, headers=headers) as reply:
+        async with session.post(target, data=body, headers=headers, ssl=ssl or True) as reply:
             if reply.status not in (200, 202, 409) or "json" not in reply.content_type:
                 text = (await reply.text(errors="replace"))[:300]
-                raise RequestFailed(f"HTTP {reply.status}: {text}", transient_status(reply.status))
+                transient = transient_status(reply.status)
+                raise RequestFailed(f"HTTP {reply.status}: {text}", transient, reply.status)
             return parse_response(await reply.json(content_type=None))
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise RequestFailed(f"{type(exc).__name__}: {exc}", transient=True) from None

@@ -21,6 +21,7 @@ class Role(StrEnum):
     RECEPTIONIST = "receptionist"
     REFERRING = "referring"  # referring physician: read only
     AUDITOR = "auditor"
+    SITE = "site"  # an enrolled edge, known by its client certificate only (never a user/token)
 
 
 class Permission(StrEnum):
@@ -34,11 +35,12 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     CONFIG_PULL = "config.pull"  # an edge fetching the hub's configuration bundles
     SELF = "self"  # any signed-in user: own profile, own password, logout
+    SITE_REPORT = "site.report"  # an enrolled edge reports its health to the hub
 
 
 _READ_IMAGES = {Permission.IMAGES_READ, Permission.ORDERS_READ}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission) - {Permission.AUDIT_READ},
+    Role.ADMIN: frozenset(Permission) - {Permission.AUDIT_READ, Permission.SITE_REPORT},
     Role.RADIOLOGIST: frozenset(_READ_IMAGES | {Permission.IMAGES_WRITE}),
     Role.TECHNICIAN: frozenset(_READ_IMAGES | {Permission.IMAGES_WRITE, Permission.ORDERS_WRITE}),
     Role.RECEPTIONIST: frozenset({Permission.ORDERS_READ, Permission.ORDERS_WRITE}),
@@ -47,6 +49,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 for _role, _granted in ROLE_PERMISSIONS.items():
     ROLE_PERMISSIONS[_role] = _granted | {Permission.SELF}
+# An edge enrolled at a hub (mutual TLS): store its instances, report its health; nothing else,
+# in particular no reading (issue 6: an edge cannot read the hub's archive).
+ROLE_PERMISSIONS[Role.SITE] = frozenset(
+    {Permission.IMAGES_WRITE, Permission.SITE_REPORT, Permission.CONFIG_PULL}
+)
+# roles a user account or an API token may have: "site" comes only from a hub certificate
+ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SITE)
 
 PUBLIC = "public"
 
@@ -79,8 +88,8 @@ def permission_of(handler: Callable[..., Any]) -> str | None:
 
 
 def parse_role(text: str) -> Role:
-    try:
+    """A role for a user account or an API token (``site`` is not one: see ASSIGNABLE_ROLES)."""
+    if text in {role.value for role in ASSIGNABLE_ROLES}:
         return Role(text)
-    except ValueError:
-        names = ", ".join(r.value for r in Role)
-        raise ValueError(f"unknown role '{text}': choose one of {names}") from None
+    names = ", ".join(r.value for r in ASSIGNABLE_ROLES)
+    raise ValueError(f"unknown role '{text}': choose one of {names}")

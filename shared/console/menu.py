@@ -16,6 +16,7 @@ class Entry:
     label: str  # message id, translated in the template
     permission: Permission
     group: str = ""  # message id of the sub-menu, "" for the top level
+    mode: str = ""  # "hub": shown on a hub only; "" on every node
 
 
 ENTRIES = (
@@ -26,19 +27,22 @@ ENTRIES = (
     Entry("/admin/logs", N_("Logs"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/config", N_("Configuration"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/hl7", N_("HL7 messages"), Permission.SYSTEM_READ, ADMINISTRATION),
+    Entry("/admin/sites", N_("Sites"), Permission.SYSTEM_READ, ADMINISTRATION, mode="hub"),
     Entry("/admin/users", N_("Users"), Permission.USERS_MANAGE, ADMINISTRATION),
     Entry("/audit", N_("Audit trail"), Permission.AUDIT_READ),
 )
 
 
-def visible(role: str) -> list[Entry]:
-    return [entry for entry in ENTRIES if allowed(role, entry.permission)]
+def visible(role: str, mode: str = "edge") -> list[Entry]:
+    return [
+        entry for entry in ENTRIES if allowed(role, entry.permission) and entry.mode in ("", mode)
+    ]
 
 
-def grouped(role: str) -> list[tuple[str, list[Entry]]]:
+def grouped(role: str, mode: str = "edge") -> list[tuple[str, list[Entry]]]:
     """Menu items in order, consecutive entries of one group together: [(group, entries)]."""
     groups: list[tuple[str, list[Entry]]] = []
-    for entry in visible(role):
+    for entry in visible(role, mode):
         if groups and groups[-1][0] == entry.group and entry.group:
             groups[-1][1].append(entry)
         else:

@@ -43,12 +43,13 @@ def page(
     i18n.activate(language)
     principal = principal_of(request)
     role = principal.role if principal else ""
+    mode = keys.node(request).config.mode
     base = {
         "lang": language,
         "languages": i18n.LANGUAGES,
         "language_names": LANGUAGE_NAMES,
         "user": principal,
-        "menu": menu.grouped(role) if principal and not principal.must_change else [],
+        "menu": menu.grouped(role, mode) if principal and not principal.must_change else [],
         "csrf": principal.session.csrf if principal and principal.session else "",
         "here": request.path_qs,
         "can": lambda permission: bool(role) and allowed(role, Permission(permission)),

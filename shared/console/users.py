@@ -7,12 +7,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mekong.shared.auth import accounts, tokens
-from mekong.shared.auth.roles import Permission, Role, requires
+from mekong.shared.auth.roles import ASSIGNABLE_ROLES, Permission, requires
 from mekong.shared.console.render import page
 from mekong.shared.http import keys
 
 routes = web.RouteTableDef()
-ROLES = [role.value for role in Role]
+ROLES = [role.value for role in ASSIGNABLE_ROLES]
 
 
 @routes.get("/admin/users")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
 from pydicom import dcmread
@@ -42,6 +44,9 @@ _WRONG_STUDY = 0xA900  # data set does not match the study of the request URL
 DIGEST_CREATOR = "MEKONG 1.0"
 DIGEST_CREATOR_TAG = "00090010"
 DIGEST_TAG = "00091001"  # SHA-256 (hex) of the stored bytes, see the module docstring
+# Told the instances stored per study after each request (the hub counts them per site).
+StoredListener = Callable[[web.Request, dict[str, int]], Awaitable[None]]
+STORED: web.AppKey[StoredListener] = web.AppKey("stow_stored")
 
 
 @routes.post("/dicom-web/studies")
@@ -54,6 +59,7 @@ async def store_instances(request: web.Request) -> web.Response:
     parts = await _read_parts(request)
     base = f"{request.url.origin()}/dicom-web"
     stored, failed = [], []
+    studies: Counter[str] = Counter()
     source = f"STOW {request.remote or ''}"[:16]
     for number, data in enumerate(parts, start=1):
         header = _peek(data)
@@ -63,11 +69,15 @@ async def store_instances(request: web.Request) -> web.Response:
         result = await state(request).archive.store(data, source)
         if result.ok:
             stored.append(_stored(result, header, base))
+            studies[result.study_uid or str(getattr(header, "StudyInstanceUID", ""))] += 1
         else:
             reason = _REASONS.get(result.failure, 0x0110)  # type: ignore[arg-type]
             failed.append(_failed(header, reason, f"part {number}: {result.message}", result))
     record(request, "images.store", outcome="success" if stored else "failure",
            object=study or "", detail={"stored": len(stored), "failed": len(failed)})  # fmt: skip
+    listener = request.app.get(STORED)
+    if listener is not None and studies:
+        await listener(request, dict(studies))
     return _response(stored, failed, base, study)
 
 

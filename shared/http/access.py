@@ -1,11 +1,13 @@
 """Who is calling and may they (SEC-5, SEC-6): the access middleware of every HTTP route.
 
 Credentials: the session cookie (browsers; state changes need the ``X-CSRF-Token`` header of
-the session) or ``Authorization: Bearer <API token>`` (integrations). A trusted LAN may be
-given a role for requests without credentials (``auth.anonymous_*``). A handler declares its
-permission with ``@requires`` or ``@public``; one that declares neither is refused. A request
-marked ``X-Background: 1`` (a console page refreshing itself), or to a path of
-``BACKGROUND_PATHS`` (the console's event stream), does not keep its session alive.
+the session) or ``Authorization: Bearer <API token>`` (integrations). On a hub, a connection to
+the mutual-TLS listener is its client certificate's site (``CLIENT_CERT``, set by
+:mod:`mekong.central`; a revoked or unknown certificate is a ``revoked`` principal, refused).
+A trusted LAN may be given a role for requests without credentials (``auth.anonymous_*``).
+A handler declares its permission with ``@requires`` or ``@public``; one that declares neither
+is refused. A request marked ``X-Background: 1`` (a console page refreshing itself), or to a
+path of ``BACKGROUND_PATHS`` (the console's event stream), does not keep its session alive.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import hashlib
 import ipaddress
 import logging
 import secrets
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -35,7 +39,7 @@ BACKGROUND_PATHS = frozenset({"/console/events"})  # EventSource cannot send hea
 @dataclass(frozen=True)
 class Principal:
     name: str
-    kind: str  # user | token | anonymous
+    kind: str  # user | token | anonymous | site (client certificate) | revoked (refused cert)
     role: str
     user_id: int | None = None
     session: sessions.Session | None = None
@@ -43,6 +47,9 @@ class Principal:
 
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal", Principal)
+# the principal of a TLS connection's client certificate, or None when it is not one to use
+CertResolver = Callable[[web.Request, ssl.SSLObject], Awaitable[Principal | None]]
+CLIENT_CERT: web.AppKey[CertResolver] = web.AppKey("client_cert_resolver")
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -99,6 +106,9 @@ def refuse(
         return error_response(
             401, "sign in first: POST /api/auth/login, or send Authorization: Bearer <token>"
         )
+    if principal.kind == "revoked":
+        return error_response(403, f"the certificate of site '{principal.name}' is revoked "
+                                   "or no longer the site's: enroll again")  # fmt: skip
     if principal.must_change and permission != Permission.SELF:
         return error_response(
             403,
@@ -158,6 +168,9 @@ def _image_read_key(request: web.Request) -> str | None:
 
 
 async def _authenticate(request: web.Request) -> Principal | None:
+    by_certificate = await _certificate_principal(request)
+    if by_certificate is not None:
+        return by_certificate
     node = node_of(request)
     engine = node.index.engine  # type: ignore[union-attr]
     header = request.headers.get("Authorization", "")
@@ -174,6 +187,15 @@ async def _authenticate(request: web.Request) -> Principal | None:
             pending = bool(account.pending_step(node.config.auth))
             return Principal(account.username, "user", account.role, account.id, session, pending)
     return _anonymous(request)
+
+
+async def _certificate_principal(request: web.Request) -> Principal | None:
+    resolver = request.app.get(CLIENT_CERT)
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if resolver is None or ssl_object is None:
+        return None
+    return await resolver(request, ssl_object)
 
 
 def _anonymous(request: web.Request) -> Principal | None:

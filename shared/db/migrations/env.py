@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from mekong.shared.db import originals, ris_schema, schema_uplink  # noqa: F401  (registers their tables)
+from mekong.shared.db import originals, ris_schema, schema_hub, schema_uplink  # noqa: F401  (registers their tables)
 from mekong.shared.db.schema import metadata
 
 connection = context.config.attributes["connection"]
