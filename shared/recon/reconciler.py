@@ -25,13 +25,13 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from mekong.shared.audit.trail import AuditEvent
-from mekong.shared.config import ReconConfig
+from mekong.shared.config import KeyDeviceConfig, ReconConfig
 from mekong.shared.db import pending
 from mekong.shared.db.index import Index
 from mekong.shared.db.pending import StoredInstance
@@ -77,6 +77,11 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self._next_periodic = 0.0
         self._orders_seen = -1.0
+        self.key_devices: dict[str, KeyDeviceConfig] = {}  # by AE title; the edge sets them
+
+    def set_key_devices(self, devices: Iterable[KeyDeviceConfig]) -> None:
+        """Modalities that carry a QR-label key (``[[edge.key_devices]]``, FEAT-5)."""
+        self.key_devices = {d.ae_title.strip(): d for d in devices}
 
     # --- component ----------------------------------------------------------------------
 
@@ -239,7 +244,8 @@ class Reconciler:
 
     def _facts(self, stored: StoredInstance) -> StudyFacts | None:
         try:
-            return study_facts(parse_header(self.blobs.read(stored.digest)), stored)
+            header = parse_header(self.blobs.read(stored.digest))
+            return study_facts(header, stored, self.key_devices)
         except Exception as exc:
             log.error("reconcile: cannot read %s (%s)", stored.sop_uid, exc)
             return None
