@@ -40,7 +40,7 @@ from mekong.shared.dicom.coerce import COERCE, CORRECT, Coercion
 from mekong.shared.dicom.header import parse_header
 from mekong.shared.recon.facts import study_facts
 from mekong.shared.recon.rewrite import Rewriter
-from mekong.shared.ris import links, matching, reconcile, targets
+from mekong.shared.ris import events, links, matching, reconcile, targets
 from mekong.shared.ris.matching import Match, StudyFacts, Window
 from mekong.shared.storage.blobs import BlobStore
 
@@ -49,6 +49,7 @@ _BATCH = 512  # new instances of a study per pass
 _PERIODIC_SECONDS = 5.0
 _REMATCH_LIMIT = 200
 _STOP_SECONDS = 60.0
+UNMATCHED_NUDGE = "*unmatched*"  # the "changed" event's data when a study is left unmatched
 
 
 class Reconciler:
@@ -241,6 +242,7 @@ class Reconciler:
         self.index.transaction_blocking(
             lambda conn: links.unmatched(conn, first.study_uid, code, reason, None)
         )
+        events.order_changed(UNMATCHED_NUDGE)
 
     def _facts(self, stored: StoredInstance) -> StudyFacts | None:
         try:
@@ -258,6 +260,8 @@ class Reconciler:
             detail.update(accession=result.order.accession, matched_by=result.by)
         else:
             detail.update(reason_code=result.code, reason=result.reason)
+        if not matched:  # the console's waiting list shows the alert at once (FEAT-5.6)
+            events.order_changed(UNMATCHED_NUDGE)
         action = "study.link" if matched else "study.unmatched"
         self._emit(AuditEvent("reconciler", "system", action, object=facts.study_uid,
                               patient_id=facts.patient_id[:64], detail=detail))  # fmt: skip
