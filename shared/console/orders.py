@@ -90,8 +90,9 @@ async def order_page(request: web.Request) -> web.Response:
     record(request, "order.read", object=accession, patient_id=order["patient"]["id"],
            detail={"via": "console", "studies": len(history)})  # fmt: skip
     uids = ",".join(row["StudyInstanceUID"] for row in history)
-    return page(request, "order.html", {"order": order, "rooms": rooms, "history": history,
-                                        "compare": uids, "labels": _has_labels(request)})  # fmt: skip
+    context = {"order": order, "rooms": rooms, "history": history, "compare": uids,
+               "labels": _has_labels(request)}  # fmt: skip
+    return page(request, "order.html", context)
 
 
 def _has_labels(request: web.Request) -> bool:
