@@ -28,6 +28,7 @@ from mekong.edge.labels import decode
 from mekong.shared.config import KeyDeviceConfig
 from mekong.shared.ris import labels
 from tests.authn import db
+from tests.edge_support import call
 from tests.hl7peer import HisListener
 from tests.nodeproc import NodeProcess, free_port
 from tests.test_hl7 import NAME, api, send
@@ -85,6 +86,33 @@ def test_key_device_config_is_checked() -> None:
         validate_edge(EdgeConfig(key_devices=(KeyDeviceConfig("XQ", "Modality"),)))
     with pytest.raises(ConfigError, match="regex"):
         validate_edge(EdgeConfig(key_devices=(KeyDeviceConfig("XQ", regex="(("),)))
+
+
+def test_a_key_devices_attribute_and_regex_give_the_key() -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from mekong.shared.db.pending import StoredInstance
+    from mekong.shared.recon.facts import study_facts
+
+    ds = Dataset()
+    ds.AccessionNumber, ds.PatientName = "4820 1739", "NGUYEN VAN A 48201739"
+    ds.StudyDescription = "XQ nguc"
+    item = Dataset()
+    item.RequestedProcedureID = "48201739"
+    ds.RequestAttributesSequence = Sequence([item])
+    stored = StoredInstance("1", "d", "XQ ", "1.2", "CR", "", "", 0.0)
+
+    def facts(**device: str):  # type: ignore[no-untyped-def]
+        return study_facts(ds, stored, {"XQ": KeyDeviceConfig("XQ", **device)})
+
+    assert facts().label_key == "4820 1739"  # AccessionNumber, whole value
+    assert facts().label_where == "AccessionNumber from XQ"
+    assert facts(attribute="PatientName", regex=r"(\d{8})$").label_key == "48201739"
+    assert facts(attribute="PatientName", regex=r"(?P<key>\d{4})\d{4}").label_key == "4820"
+    assert facts(attribute="RequestedProcedureID").label_key == "48201739"  # from the item
+    assert facts(attribute="StudyDescription", regex="#(.*)").label_key == ""  # no match
+    assert study_facts(ds, stored, {}).label_where == ""  # not a key device
 
 
 # --- against a node ---------------------------------------------------------------------------
@@ -281,3 +309,28 @@ def test_an_uploaded_picture_of_a_label_binds_the_import(node: NodeProcess) -> N
     refused = requests.post(f"{node.url}/api/import", files={"file": ("x.png", blank.getvalue())},
                             timeout=60)  # fmt: skip
     assert refused.status_code == 404 and "accession" in refused.json()["error"]
+
+
+def test_a_label_shown_to_the_camera_binds_the_capture_session(
+    node: NodeProcess, tmp_path: Path
+) -> None:
+    new_order(node, "LB11", "BN-LB11")
+    label = Image.open(io.BytesIO(fetch(node, "/api/orders/LB11/label.png")[2])).convert("RGB")
+    scene = Image.new("RGB", (640, 480), (40, 60, 40))  # a label held up in front of the scope
+    scene.paste(label.resize((300, 180)), (170, 150))
+    scene.save(tmp_path / "scene.png")
+    video = tmp_path / "label.mp4"
+    made = subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(tmp_path / "scene.png"),
+                           "-t", "3", "-r", "10", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+                           str(video)], capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    status, body = call(node, "PUT", "/api/capture/cam-label",
+                        {"source": str(video), "kind": "endoscopy"})  # fmt: skip
+    assert status == 200, body
+    status, snap = call(node, "POST", "/api/capture/cam-label/snapshot", {})
+    assert status == 201, snap
+    assert snap["accession"] == "LB11"
+    status, started = call(node, "POST", "/api/capture/cam-label/start", {"seconds": 1})
+    assert status == 202, started
+    status, clip = call(node, "POST", "/api/capture/cam-label/stop")
+    assert status == 200 and clip["stored"] and clip["accession"] == "LB11", clip
