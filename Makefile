@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VIEWER_STAMP := build/ohif/.mekong-viewer.json
-APT_TEST := dcmtk dicom3tools chromium ffmpeg
+APT_RUN := fonts-dejavu-core libzbar0
+APT_TEST := dcmtk dicom3tools chromium ffmpeg poppler-utils
 APT_BENCH := orthanc
 APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
@@ -20,6 +21,7 @@ test: setup-test
 	$(BIN)/pytest
 
 setup: $(STAMP) $(VIEWER_STAMP)
+	tools/apt-ensure.sh $(APT_RUN)
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || tools/apt-ensure.sh python3-venv

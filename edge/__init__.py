@@ -1,5 +1,5 @@
-"""Edge (satellite clinic) mode: video capture, non-DICOM import, the uplink and the link to
-the hub (enrollment, mutual TLS, health reports) plug in here (QR labels come later).
+"""Edge (satellite clinic) mode: video capture, non-DICOM import, QR labels, the uplink and the
+link to the hub (enrollment, mutual TLS, health reports, configuration bundles) plug in here.
 ``register(node)`` adds the components and their HTTP routes; ``add_commands`` adds
 ``mekong import`` and ``mekong capture`` to the command line."""
 
@@ -8,8 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-ROUTE_MODULES_NAMES = ("mekong.edge.capture.routes", "mekong.edge.imports.routes",
-                       "mekong.edge.downlink.routes")  # fmt: skip
+ROUTE_MODULES_NAMES = (
+    "mekong.edge.capture.routes",
+    "mekong.edge.imports.routes",
+    "mekong.edge.downlink.routes",
+    "mekong.edge.labels.routes",
+)
 
 
 def route_modules() -> list[Any]:
@@ -21,7 +25,8 @@ def route_modules() -> list[Any]:
 
 def register(node: Any) -> None:
     """Add the capture and import components and their routes to ``node`` (before it starts),
-    and the uplink when ``[uplink] url`` is set."""
+    the label routes, the key devices to the reconciler, and the uplink (to an enrolled hub, or
+    to ``[uplink] url``)."""
     if node.config.hub.enabled:
         _register_hub(node)
     elif node.config.uplink.enabled:
@@ -50,6 +55,8 @@ def register(node: Any) -> None:
     app[MANAGER_KEY], app[IMPORTER_KEY] = capture, importer
     for module in route_modules():
         app.add_routes(module.routes)
+    if node.reconciler is not None:
+        node.reconciler.set_key_devices(config.edge.key_devices)
     watcher = WatchFolders(config.edge.watch_folders, importer)
     app[WATCH_KEY] = watcher
     node.add_component(capture)

@@ -69,6 +69,24 @@ DETAILS: dict[str, dict[str, Any]] = {
             "200": {"description": "The original file, byte for byte", "content": {"*/*": {}}}
         },  # fmt: skip
     },
+    "GET /api/orders/{accession}/label.png": {
+        "responses_extra": {
+            "200": {
+                "description": "The label, 600 × 360 px at 304.8 dpi (50 × 30 mm)",
+                "content": {"image/png": {}},
+            },
+            "404": _answer({"$ref": "#/components/schemas/Error"}, "No such order"),
+        },
+    },  # fmt: skip
+    "GET /api/orders/{accession}/label.pdf": {
+        "responses_extra": {
+            "200": {
+                "description": "The label, one 50 × 30 mm page",
+                "content": {"application/pdf": {}},
+            },
+            "404": _answer({"$ref": "#/components/schemas/Error"}, "No such order"),
+        },
+    },  # fmt: skip
     "GET /api/capture/{device}/preview": {
         "responses_extra": {
             "200": {"description": "MJPEG", "content": {"multipart/x-mixed-replace": {}}}

@@ -160,10 +160,26 @@ class WatchFolderConfig:
     stable_seconds: float = 2.0  # a file is taken once its size stayed the same this long
 
 
+KEY_ATTRIBUTES = ("AccessionNumber", "PatientID", "StudyDescription", "RequestedProcedureID",
+                  "PatientName")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KeyDeviceConfig:
+    """A modality without worklist whose technician scans the order's QR label (FEAT-5):
+    which DICOM attribute the scanned key lands in, and a regex that finds it there."""
+
+    ae_title: str = ""  # the modality's calling AE title
+    attribute: str = "AccessionNumber"  # one of KEY_ATTRIBUTES
+    regex: str = ""  # optional: group "key" (or group 1, or the whole match) is the key
+    label: str = ""  # what people see, e.g. "Máy X quang phòng 3"
+
+
 @dataclass(frozen=True)
 class EdgeConfig:
     capture_devices: tuple[CaptureDeviceConfig, ...] = ()
     watch_folders: tuple[WatchFolderConfig, ...] = ()
+    key_devices: tuple[KeyDeviceConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,6 +263,7 @@ _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
     "tuple[CaptureDeviceConfig, ...]": CaptureDeviceConfig,
     "tuple[WatchFolderConfig, ...]": WatchFolderConfig,
+    "tuple[KeyDeviceConfig, ...]": KeyDeviceConfig,
 }
 
 
@@ -555,6 +572,25 @@ def validate_edge(edge: EdgeConfig) -> None:
         names.add(device.name)
     for n, folder in enumerate(edge.watch_folders):
         _validate_watch_folder(folder, f"edge.watch_folders[{n}]")
+    titles: set[str] = set()
+    for n, device in enumerate(edge.key_devices):
+        key = f"edge.key_devices[{n}]"
+        _validate_key_device(device, key)
+        if device.ae_title in titles:
+            raise ConfigError(f"{key}.ae_title {device.ae_title!r} is used twice")
+        titles.add(device.ae_title)
+
+
+def _validate_key_device(device: KeyDeviceConfig, key: str) -> None:
+    if not is_valid_ae_title(device.ae_title):
+        raise ConfigError(f"{key}.ae_title must be the modality's AE title (1-16 characters), "
+                          f"got {device.ae_title!r}")  # fmt: skip
+    _one_of(f"{key}.attribute", device.attribute, KEY_ATTRIBUTES)
+    if device.regex:
+        try:
+            re.compile(device.regex)
+        except re.error as exc:
+            raise ConfigError(f"{key}.regex is not a regular expression: {exc}") from None
 
 
 def validate_capture_device(device: CaptureDeviceConfig, key: str) -> None:

@@ -1,5 +1,6 @@
 """Console part 2 in Chromium: the waiting list updates live when an ORM^O01 arrives over MLLP,
-a receptionist assigns a room and marks the patient arrived; the order detail shows the
+a receptionist assigns a room, marks the patient arrived and prints the order's label (PDF,
+PNG); the order detail shows the
 patient's stored study with a viewer link; the HL7 message log page finds the message."""
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def test_receptionist_sees_an_hl7_order_arrive_assigns_a_room_and_marks_it_arriv
         _wait_cell(page, "room", "P12")
         page.locator("#waiting tr[data-accession=LIVE001] button.arrived").click()
         _wait_cell(page, "status", "đã đến")
+
+        page.goto(f"{node.url}/orders/LIVE001")  # the order's label (RIS-3.3, FEAT-5)
+        button = page.locator("#print-label")
+        assert button.inner_text() == "In nhãn"
+        with page.context.expect_event("response", lambda r: "/label.pdf" in r.url) as got:
+            button.click()
+        answer = got.value
+        assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
+        pdf = page.request.get(f"{node.url}/api/orders/LIVE001/label.pdf").body()
+        assert pdf.startswith(b"%PDF") and b"/MediaBox" in pdf
+        href = page.locator("#label-png").get_attribute("href") or ""
+        picture = page.request.get(node.url + href)
+        assert picture.ok and picture.body().startswith(b"\x89PNG")
 
 
 def _wait_cell(page, cell: str, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,8 @@ from mekong.edge.capture.device import CaptureDevice, DeviceBusy
 from mekong.edge.capture.images import cropped
 from mekong.edge.capture.recording import ClipResult
 from mekong.edge.capture.store import Stored, header_maker, store_clip, store_snapshot
-from mekong.edge.orders import OrderContext, order_context
+from mekong.edge.labels.bind import SCAN_SECONDS, accession_in_frames
+from mekong.edge.orders import OrderContext, UnknownOrder, order_context
 from mekong.shared.archive import Archive
 from mekong.shared.config import CaptureDeviceConfig, ConfigError, validate_capture_device
 from mekong.shared.db.index import Index
@@ -126,6 +127,8 @@ class CaptureManager:
     ) -> dict[str, Any]:
         device = self.device(name)
         config = device.config
+        if not accession.strip() and device.recording is None:
+            accession = await self._label_accession(device)
         ctx = await order_context(self.index, accession, config.modality)
         if device.recording is not None:
             raise DeviceBusy(
@@ -176,6 +179,8 @@ class CaptureManager:
         device = self.device(name)
         if not accession and device.recording is not None:
             accession = device.recording.accession
+        if not accession.strip():
+            accession = await self._label_accession(device)
         ctx = await order_context(self.index, accession, device.config.modality)
         await asyncio.to_thread(device.open)
         frame = device.latest
@@ -186,6 +191,16 @@ class CaptureManager:
         audit("success", stored.sop_uid, {**result, "device": name,
                                           "patient_id": ctx.patient_id})  # fmt: skip
         return result
+
+    async def _label_accession(self, device: CaptureDevice) -> str:
+        """No accession given: the order of a QR label shown to the camera (FEAT-5.3)."""
+        await asyncio.to_thread(device.open)
+        accession = await accession_in_frames(self.index, lambda: device.latest)
+        if not accession:
+            raise UnknownOrder("no accession given and no order label seen by the camera "
+                               f"within {SCAN_SECONDS:.0f} s")  # fmt: skip
+        log.info("capture %s: label of order %s seen", device.config.name, accession)
+        return accession
 
     async def open_for_preview(self, name: str) -> CaptureDevice:
         device = self.device(name)

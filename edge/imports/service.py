@@ -29,6 +29,7 @@ from mekong.edge.dicomize.still import NotAnImage, jpeg_object, png_object
 from mekong.edge.dicomize.video import NotAVideo, probe, video_dataset, write_part10
 from mekong.edge.imports.convert import MEDIA_TYPES, NotConvertible, origin, sniff
 from mekong.edge.imports.transcode import transcode
+from mekong.edge.labels.bind import accession_in_image
 from mekong.edge.orders import OrderContext, order_context
 from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
@@ -83,11 +84,14 @@ class Importer:
         self, data: bytes, filename: str, accession: str, device: str, source: str,
         actor: Actor, kind: str = "other",
     ) -> ImportResult:  # fmt: skip
-        """Import one file's content; raises NotConvertible, UnknownOrder or StoreRefused."""
+        """Import one file's content; raises NotConvertible, UnknownOrder or StoreRefused.
+        Without ``accession``, a JPEG/PNG showing an order's QR label is that order's."""
         media = sniff(data[:16])
         _precheck(media, data)
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         accession = accession.strip()
+        if not accession and media in ("jpeg", "png"):  # a QR label in the picture (FEAT-5)
+            accession = await accession_in_image(self.index, data)
         done = await self.index.reading(
             lambda conn: originals.already_imported(conn, digest, accession)
         )

@@ -1,7 +1,8 @@
 """The waiting list (RIS-3.5, RIS-4.1, RIS-4.2), live: the page listens to ``/console/events``
 (Server-Sent Events, a nudge when an order is created or changed) and re-reads its table with
 htmx. The order detail shows the patient's imaging history with viewer links (RIS-4.5);
-actions (arrived, room, cancel with a reason) go to the ``/api/orders`` JSON routes."""
+actions (arrived, room, cancel with a reason) go to the ``/api/orders`` JSON routes; on a node
+that prints labels (the edge) the order detail has "Print label" (the PDF) and the PNG."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from mekong.shared.db.attributes import Level
 from mekong.shared.db.query import Query
 from mekong.shared.http import keys
 from mekong.shared.http.auditing import record
-from mekong.shared.ris import catalogue, events, orders
+from mekong.shared.ris import catalogue, events, links, orders
 from mekong.shared.ris.errors import DomainError
 from mekong.shared.ris.waiting import WAITING, Filters, waiting_orders
 
@@ -27,6 +28,7 @@ HISTORY = ["StudyInstanceUID", "StudyDate", "AccessionNumber", "ModalitiesInStud
            "StudyDescription", "NumberOfStudyRelatedInstances"]  # fmt: skip
 HEARTBEAT = 15.0  # seconds between keep-alive comments
 STREAM_LIFE = 300.0  # the browser reconnects, through the access check (idle timeout) again
+LABEL_ROUTE = "/api/orders/{accession}/label.pdf"
 
 
 def _filters(request: web.Request) -> Filters:
@@ -41,12 +43,21 @@ async def _context(request: web.Request) -> dict[str, Any]:
     index = keys.node(request).index
     assert index is not None
 
-    def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return waiting_orders(conn, chosen), catalogue.entries(conn, "room")
+    def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+        return waiting_orders(conn, chosen), catalogue.entries(conn, "room"), _unmatched(conn)
 
-    rows, rooms = await index.reading(work)
+    rows, rooms, unmatched = await index.reading(work)
     shown = {n: request.query.get(n, "").strip()[:64] for n in Filters.names()}
-    return {"rows": rows, "rooms": rooms, "chosen": shown, "statuses": WAITING}
+    return {"rows": rows, "rooms": rooms, "chosen": shown, "statuses": WAITING,
+            "unmatched": unmatched}  # fmt: skip
+
+
+def _unmatched(conn: Connection) -> dict[str, Any]:
+    """The alert over the waiting list (FEAT-5.6): how many stored studies no order claimed,
+    and why the newest was not (the reconciler nudges the live list when one is listed)."""
+    total = links.count_unmatched(conn)
+    latest = links.list_unmatched(conn, 1) if total else []
+    return {"total": total, "latest": latest[0] if latest else None}
 
 
 @routes.get("/orders")
@@ -79,8 +90,14 @@ async def order_page(request: web.Request) -> web.Response:
     record(request, "order.read", object=accession, patient_id=order["patient"]["id"],
            detail={"via": "console", "studies": len(history)})  # fmt: skip
     uids = ",".join(row["StudyInstanceUID"] for row in history)
-    return page(request, "order.html", {"order": order, "rooms": rooms, "history": history,
-                                        "compare": uids})  # fmt: skip
+    context = {"order": order, "rooms": rooms, "history": history, "compare": uids,
+               "labels": _has_labels(request)}  # fmt: skip
+    return page(request, "order.html", context)
+
+
+def _has_labels(request: web.Request) -> bool:
+    """Whether this node prints order labels (the edge adds ``…/label.pdf``, RIS-3.3)."""
+    return any(resource.canonical == LABEL_ROUTE for resource in request.app.router.resources())
 
 
 async def _history(request: web.Request, patient_id: str) -> list[dict[str, Any]]:

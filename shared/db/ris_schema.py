@@ -253,3 +253,19 @@ Index("ix_hl7_message_received", hl7_message.c.received_at)
 # Reconciliation and outbound HL7 tables live in their own modules; importing them here puts
 # them on ``metadata`` wherever the RIS schema is loaded (migrations, tests).
 from mekong.shared.db import outbox_schema, recon_schema  # noqa: E402, F401
+
+# QR-label keys (FEAT-5, RIS-3.3; migration ``labels1``): one short key per order, issued when
+# its first label is printed and never changed; ``seen_patient_id`` is the Patient ID the
+# modality sent with the first study the key mapped (a later study of another ID is refused).
+ris_label = Table(
+    "ris_label",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(16), nullable=False),
+    Column("order_fk", Integer, ForeignKey("ris_order.id"), nullable=False),
+    _code("seen_patient_id", 64),
+    _time("created_at"),
+    _time("used_at"),
+)
+Index("uq_ris_label_key", ris_label.c.key, unique=True)
+Index("uq_ris_label_order", ris_label.c.order_fk, unique=True)

@@ -20,7 +20,8 @@ SCHEMAS: dict[str, Any] = {
             "num_series": _INTEGER,
             "num_instances": _INTEGER,
         },
-        "description": "matched_by: accession, study_uid, sps_id, procedure_id or manual",
+        "description": "matched_by: label (QR-label key), accession, study_uid, sps_id, "
+        "procedure_id or manual",
     },  # fmt: skip
     "UnmatchedStudy": {
         "type": "object",
@@ -45,6 +46,9 @@ SCHEMAS: dict[str, Any] = {
                     "AMBIGUOUS",
                     "UNREADABLE",
                     "ERROR",
+                    "LABEL_CHECK_DIGIT",
+                    "LABEL_UNKNOWN",
+                    "LABEL_OTHER_PATIENT",
                 ]
             },
             "suggested_accession": {
@@ -132,6 +136,39 @@ DETAILS: dict[str, dict[str, Any]] = {
             "400": _json(_ref("RisError"), "No accession given"),
             "404": _NOT_FOUND,
             "409": _json(_ref("RisError"), "Already linked, or the order is cancelled"),
+        },
+    },  # fmt: skip
+    "POST /api/studies/{study}/move": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["accession"],
+                        "properties": {
+                            "accession": {"type": "string"},
+                            "reason": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },  # fmt: skip
+        "responses_extra": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "study_uid": {"type": "string"},
+                        "from": {"type": "string", "description": "the accession it left"},
+                        "order": _ref("Order"),
+                        "coercion": {"enum": ["queued"]},
+                    },
+                }
+            ),
+            "400": _json(_ref("RisError"), "No accession given"),
+            "404": _json(_ref("RisError"), "The study is not linked, or no such order"),
+            "409": _json(_ref("RisError"), "Already on that order, or it is cancelled"),
         },
     },  # fmt: skip
     "GET /api/hl7/outbox": {

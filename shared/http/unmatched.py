@@ -3,8 +3,12 @@
     GET  /api/unmatched?limit=&offset=        studies with the reason (and a suggested order)
     POST /api/unmatched/{study}/link          {"accession": "..."}: link to that order; the
                                               stored instances are then coerced to it
+    POST /api/studies/{study}/move            {"accession": "...", "reason": "..."}: undo a
+                                              wrong mapping: the linked study goes to that
+                                              order and is coerced again (FEAT-5.5)
 
-``orders.read`` to list, ``orders.write`` to link; a link is audited (``study.link``).
+``orders.read`` to list, ``orders.write`` to link or move; both are audited (``study.link``,
+``study.move``).
 """
 
 from __future__ import annotations
@@ -69,3 +73,34 @@ async def link(request: web.Request) -> web.Response:
     record(request, "study.link", object=study_uid, patient_id=order["patient"]["id"],
            detail={"accession": order["accession"], "changes": changes})  # fmt: skip
     return web.json_response({"study_uid": study_uid, "order": order, "coercion": "queued"})
+
+
+@routes.post("/api/studies/{study}/move")
+@requires(Permission.ORDERS_WRITE)
+async def move(request: web.Request) -> web.Response:
+    """Move a linked study to another order (a wrong QR label or accession); its images are
+    coerced again to the new order, the change audited."""
+    study_uid = request.match_info["study"]
+    index = keys.node(request).index
+    assert index is not None
+    principal = principal_of(request)
+    user = principal.name if principal else "anonymous"
+    changes: list[str] = []
+    try:
+        body = await json_object(request)
+        accession, reason = body.get("accession"), body.get("reason", "")
+        if not isinstance(accession, str) or not accession.strip():
+            raise Invalid("accession (the right order's accession number) is required",
+                          "accession")  # fmt: skip
+        if not isinstance(reason, str):
+            raise Invalid("reason must be a string", "reason")
+        old, order = await index.transaction(
+            lambda conn: reconcile.move_study(conn, study_uid, accession.strip(), user, changes)
+        )
+    except DomainError as exc:
+        return domain_error(exc)
+    record(request, "study.move", object=study_uid, patient_id=order["patient"]["id"],
+           detail={"from": old, "accession": order["accession"], "reason": reason[:500],
+                   "changes": changes})  # fmt: skip
+    return web.json_response({"study_uid": study_uid, "from": old, "order": order,
+                              "coercion": "queued"})  # fmt: skip

@@ -25,13 +25,13 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from mekong.shared.audit.trail import AuditEvent
-from mekong.shared.config import ReconConfig
+from mekong.shared.config import KeyDeviceConfig, ReconConfig
 from mekong.shared.db import pending
 from mekong.shared.db.index import Index
 from mekong.shared.db.pending import StoredInstance
@@ -40,7 +40,7 @@ from mekong.shared.dicom.coerce import COERCE, CORRECT, Coercion
 from mekong.shared.dicom.header import parse_header
 from mekong.shared.recon.facts import study_facts
 from mekong.shared.recon.rewrite import Rewriter
-from mekong.shared.ris import links, matching, reconcile, targets
+from mekong.shared.ris import events, links, matching, reconcile, targets
 from mekong.shared.ris.matching import Match, StudyFacts, Window
 from mekong.shared.storage.blobs import BlobStore
 
@@ -49,6 +49,7 @@ _BATCH = 512  # new instances of a study per pass
 _PERIODIC_SECONDS = 5.0
 _REMATCH_LIMIT = 200
 _STOP_SECONDS = 60.0
+UNMATCHED_NUDGE = "*unmatched*"  # the "changed" event's data when a study is left unmatched
 
 
 class Reconciler:
@@ -77,6 +78,11 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self._next_periodic = 0.0
         self._orders_seen = -1.0
+        self.key_devices: dict[str, KeyDeviceConfig] = {}  # by AE title; the edge sets them
+
+    def set_key_devices(self, devices: Iterable[KeyDeviceConfig]) -> None:
+        """Modalities that carry a QR-label key (``[[edge.key_devices]]``, FEAT-5)."""
+        self.key_devices = {d.ae_title.strip(): d for d in devices}
 
     # --- component ----------------------------------------------------------------------
 
@@ -236,10 +242,12 @@ class Reconciler:
         self.index.transaction_blocking(
             lambda conn: links.unmatched(conn, first.study_uid, code, reason, None)
         )
+        events.order_changed(UNMATCHED_NUDGE)
 
     def _facts(self, stored: StoredInstance) -> StudyFacts | None:
         try:
-            return study_facts(parse_header(self.blobs.read(stored.digest)), stored)
+            header = parse_header(self.blobs.read(stored.digest))
+            return study_facts(header, stored, self.key_devices)
         except Exception as exc:
             log.error("reconcile: cannot read %s (%s)", stored.sop_uid, exc)
             return None
@@ -252,6 +260,8 @@ class Reconciler:
             detail.update(accession=result.order.accession, matched_by=result.by)
         else:
             detail.update(reason_code=result.code, reason=result.reason)
+        if not matched:  # the console's waiting list shows the alert at once (FEAT-5.6)
+            events.order_changed(UNMATCHED_NUDGE)
         action = "study.link" if matched else "study.unmatched"
         self._emit(AuditEvent("reconciler", "system", action, object=facts.study_uid,
                               patient_id=facts.patient_id[:64], detail=detail))  # fmt: skip

@@ -5,6 +5,11 @@
 2. Study Instance UID = the requested procedure's Study Instance UID (from the MWL);
 3. Scheduled Procedure Step ID, then Requested Procedure ID, in Request Attributes Sequence.
 
+Before all of them, for a study from a *key device* (``[[edge.key_devices]]``: a calling AE
+that carries a scanned QR-label key in a configured attribute), a value shaped like a label
+key decides alone: its order, or unmatched with why (``ris.labels``: bad check digit, unknown
+key, cancelled order, another patient's key).
+
 The first key naming an order links the study, unless that order is CANCELLED. Nothing
 else links: Patient ID + modality + calling AE title inside the scheduled window
 (``recon.suggest_before/after_minutes`` around the step's start) only yields a *suggestion*
@@ -21,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mekong.shared.db.ris_schema import ris_order, ris_patient, ris_procedure, ris_sps
+from mekong.shared.ris import labels
 from mekong.shared.ris.patients import find_patient
 from mekong.shared.ris.status import Status
 
@@ -49,6 +55,9 @@ class StudyFacts:
     sps_ids: tuple[str, ...] = ()
     procedure_ids: tuple[str, ...] = ()
     received_at: float = 0.0
+    label_key: str = ""  # the value a key device's attribute (+ regex) gave, maybe ""
+    label_where: str = ""  # "AccessionNumber from US_OLD"; "" = not a key device
+    label_attribute: str = ""  # the attribute that carries the key
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class Window:
 @dataclass(frozen=True)
 class Match:
     order: Any  # ris_order row
-    by: str  # accession, study_uid, sps_id, procedure_id
+    by: str  # label, accession, study_uid, sps_id, procedure_id
     sps_id: str = ""  # the step the study named, if it named one
 
 
@@ -74,6 +83,10 @@ class NoMatch:
 def match_study(conn: Connection, facts: StudyFacts, window: Window) -> Match | NoMatch:
     notes: list[str] = []
     cancelled: list[str] = []
+    if facts.label_where:
+        if labels.is_key_shaped(facts.label_key):
+            return _by_label(conn, facts)
+        notes.append(f"no label key in {facts.label_where}")
     for attempt in (_by_accession, _by_study_uid, _by_step, _by_procedure):
         found = attempt(conn, facts, notes)
         if found is None:
@@ -97,6 +110,17 @@ def accessions(facts: StudyFacts) -> list[str]:
         if value and value not in found:
             found.append(value)
     return found
+
+
+def _by_label(conn: Connection, facts: StudyFacts) -> Match | NoMatch:
+    """A key device's key: its order, or a refusal with the reason (never a fall-through)."""
+    own_id = facts.label_attribute != "PatientID"  # else the Patient ID *is* the key
+    patient = ris_patient_of(conn, facts) if own_id else None
+    verdict = labels.judge_key(conn, facts.label_key, facts.label_where, patient,
+                               facts.patient_id if own_id else "")  # fmt: skip
+    if verdict.order is None:
+        return NoMatch(verdict.code, verdict.reason)
+    return Match(verdict.order, "label")
 
 
 def _by_accession(conn: Connection, facts: StudyFacts, notes: list[str]) -> Match | None:

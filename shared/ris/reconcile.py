@@ -14,7 +14,8 @@ from sqlalchemy import Connection, select
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.recon_schema import LINKED, UNMATCHED, recon_study
-from mekong.shared.ris import links, matching, orders, workflow
+from mekong.shared.db.ris_schema import ris_order
+from mekong.shared.ris import labels, links, matching, orders, workflow
 from mekong.shared.ris.errors import IllegalTransition, NotFound
 from mekong.shared.ris.matching import Match, NoMatch, StudyFacts, Window
 from mekong.shared.ris.model import OrderKey
@@ -30,11 +31,19 @@ def reconcile_study(
     if isinstance(result, Match):
         attach(conn, facts.study_uid, result.order, result.by, result.sps_id, facts.modality,
                "", changes)  # fmt: skip
+        _label_used(conn, facts, result)
     else:
         suggested = result.suggestion.id if result.suggestion is not None else None
         links.unmatched(conn, facts.study_uid, result.code, result.reason, suggested)
         changes.append(f"study {facts.study_uid} unmatched: {result.reason}")
     return result
+
+
+def _label_used(conn: Connection, facts: StudyFacts, result: Match) -> None:
+    """A study mapped by its label key: the key remembers the Patient ID it came with."""
+    if result.by == "label":
+        own_id = facts.patient_id if facts.label_attribute != "PatientID" else ""
+        labels.note_use(conn, result.order, own_id)
 
 
 def attach(
@@ -60,6 +69,7 @@ def rematch(
     if isinstance(result, Match):
         attach(conn, facts.study_uid, result.order, result.by, result.sps_id, facts.modality,
                "", changes)  # fmt: skip
+        _label_used(conn, facts, result)
         links.request_work(conn, [facts.study_uid], "manual link")
     else:
         suggested = result.suggestion.id if result.suggestion is not None else None
@@ -84,6 +94,37 @@ def link_by_hand(
     attach(conn, study_uid, order, "manual", "", _modality(conn, study_uid), user, changes)
     links.request_work(conn, [study_uid], "manual link")
     return orders.get_order(conn, order.accession)
+
+
+def move_study(
+    conn: Connection, study_uid: str, accession: str, user: str, changes: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """Undo a wrong mapping (FEAT-5.5): the linked study goes to the order ``accession`` and its
+    stored instances are coerced again to that order (a new Original Attributes item keeps
+    what they said). Returns the accession it left and the new order. Steps the study had
+    started on the old order stay IN_PROGRESS (a step cannot go back); a label key that mapped
+    it forgets the Patient ID it came with, so the right patient's images are not refused."""
+    row = links.link_of(conn, study_uid)
+    if row is None or row.state != LINKED or row.order_fk is None:
+        raise NotFound(f"study {study_uid} is not linked to an order (link it from the "
+                       "unmatched list)", "study")  # fmt: skip
+    order = orders.find_order(conn, OrderKey(accession=accession))
+    if order.id == row.order_fk:
+        raise IllegalTransition(f"study {study_uid} is already linked to order {accession}",
+                                "accession")  # fmt: skip
+    if order.status == Status.CANCELLED:
+        raise IllegalTransition(f"order {accession} is CANCELLED; images cannot be moved to it",
+                                "accession")  # fmt: skip
+    old = conn.execute(select(ris_order).where(ris_order.c.id == row.order_fk)).one()
+    if row.started_steps:
+        changes.append(f"steps {row.started_steps} of order {old.accession} stay IN_PROGRESS")
+    if row.matched_by == "label":
+        labels.forget_use(conn, old.id)
+    links.set_started_steps(conn, study_uid, [])
+    changes.append(f"study {study_uid} moved from order {old.accession} to {order.accession}")
+    attach(conn, study_uid, order, "manual", "", _modality(conn, study_uid), user, changes)
+    links.request_work(conn, [study_uid], "manual link")
+    return old.accession, orders.get_order(conn, order.accession)
 
 
 def complete_idle(conn: Connection, idle_seconds: float, changes: list[str]) -> int:
