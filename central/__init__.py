@@ -8,7 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-ROUTE_MODULES_NAMES = ("mekong.central.routes", "mekong.central.console", "mekong.central.bundles")
+ROUTE_MODULES_NAMES = (
+    "mekong.central.routes",
+    "mekong.central.console",
+    "mekong.central.bundles",
+    "mekong.central.orders_feed",
+)
 
 
 def route_modules() -> list[Any]:

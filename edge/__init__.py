@@ -79,7 +79,13 @@ def _register_hub(node: Any) -> None:
     node.health_sections["hub"] = link.health
     from mekong.edge.downlink.channel import LinkChannel
 
-    _register_bundles(node, LinkChannel(link, node.config.data_dir))
+    channel = LinkChannel(link, node.config.data_dir)
+    _register_bundles(node, channel)
+    from mekong.edge.downlink.orders import OrdersPuller
+
+    orders = OrdersPuller(node, channel, node.config.uplink.orders_interval)
+    node.add_component(orders)
+    node.health_sections["orders_downlink"] = orders.health
 
 
 def _register_bundles(node: Any, channel: Any) -> None:

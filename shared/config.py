@@ -201,6 +201,7 @@ class UplinkConfig:
     # with it are applied; "" = bundles are not fetched
     bundle_key: str = ""
     bundle_interval: float = 60.0  # seconds between looks for a new configuration bundle
+    orders_interval: float = 5.0  # seconds between looks for the site's orders (enrolled edge)
 
     @property
     def enabled(self) -> bool:
@@ -482,7 +483,8 @@ def _validate_uplink(uplink: UplinkConfig) -> None:
                        ("max_attempts", uplink.max_attempts), ("timeout", uplink.timeout),
                        ("backoff_base", uplink.backoff_base),
                        ("poll_interval", uplink.poll_interval),
-                       ("bundle_interval", uplink.bundle_interval)):  # fmt: skip
+                       ("bundle_interval", uplink.bundle_interval),
+                       ("orders_interval", uplink.orders_interval)):  # fmt: skip
         if value <= 0:
             raise ConfigError(f"uplink.{key} must be > 0, got {value}")
     if uplink.backoff_max < uplink.backoff_base:

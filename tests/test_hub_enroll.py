@@ -60,7 +60,7 @@ def hub_and_edge(node_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
     edge_toml = tmp_path / "edge.toml"
     edge_toml.write_text(
         "[uplink]\nbackoff_base = 0.2\nbackoff_max = 1.0\npoll_interval = 0.2\nmax_attempts = 2\n"
-        "bundle_interval = 0.5\n"
+        "bundle_interval = 0.5\norders_interval = 0.5\n"
         "[hub]\nreport_interval = 0.5\n"
     )
     edge = node_factory("edge", extra_args=[

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     CONFIG_PULL = "config.pull"  # an edge fetching the hub's configuration bundles
+    ORDERS_PULL = "orders.pull"  # an edge fetching its site's orders from the hub
     SELF = "self"  # any signed-in user: own profile, own password, logout
     SITE_REPORT = "site.report"  # an enrolled edge reports its health to the hub
 
@@ -52,7 +53,12 @@ for _role, _granted in ROLE_PERMISSIONS.items():
 # An edge enrolled at a hub (mutual TLS): store its instances, report its health; nothing else,
 # in particular no reading (issue 6: an edge cannot read the hub's archive).
 ROLE_PERMISSIONS[Role.SITE] = frozenset(
-    {Permission.IMAGES_WRITE, Permission.SITE_REPORT, Permission.CONFIG_PULL}
+    {
+        Permission.IMAGES_WRITE,
+        Permission.SITE_REPORT,
+        Permission.CONFIG_PULL,
+        Permission.ORDERS_PULL,
+    }
 )
 # roles a user account or an API token may have: "site" comes only from a hub certificate
 ASSIGNABLE_ROLES = tuple(role for role in Role if role != Role.SITE)

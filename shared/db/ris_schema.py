@@ -209,8 +209,10 @@ ris_device = Table(
     _text("name"),
     _code("modality", 16),
     _code("room", 64),
+    _code("site", 64),  # the hub site (edge) the device is at; "" = here (downlink1)
     _time("updated_at"),
 )
+Index("ix_ris_device_site", ris_device.c.site)
 
 ris_staff = Table(
     "ris_staff",
