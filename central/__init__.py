@@ -13,6 +13,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.central.console",
     "mekong.central.bundles",
     "mekong.central.orders_feed",
+    "mekong.central.blobs",
 )
 
 

@@ -13,6 +13,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.edge.imports.routes",
     "mekong.edge.downlink.routes",
     "mekong.edge.labels.routes",
+    "mekong.edge.reclaim.routes",
 )
 
 
@@ -86,6 +87,23 @@ def _register_hub(node: Any) -> None:
     orders = OrdersPuller(node, channel, node.config.uplink.orders_interval)
     node.add_component(orders)
     node.health_sections["orders_downlink"] = orders.health
+    if node.config.reclaim.enabled:
+        _register_reclaim(node, link)
+
+
+def _register_reclaim(node: Any, link: Any) -> None:
+    """Free studies the hub confirmed; fetch them back when read (issue 6 item 4)."""
+    from mekong.edge.reclaim.fetch import FetchBack
+    from mekong.edge.reclaim.reclaimer import Reclaimer
+    from mekong.edge.reclaim.routes import FETCH_KEY, RECLAIMER_KEY, viewer_fetch_back
+    from mekong.shared.dicomweb.state import STATE_KEY
+
+    reclaimer, fetch = Reclaimer(node), FetchBack(node, link)
+    node.add_component(reclaimer)
+    app = node.http.app
+    app[RECLAIMER_KEY], app[FETCH_KEY] = reclaimer, fetch
+    app[STATE_KEY].fetch_back = viewer_fetch_back(fetch)
+    node.health_sections["reclaim"] = reclaimer.health
 
 
 def _register_bundles(node: Any, channel: Any) -> None:

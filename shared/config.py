@@ -231,6 +231,17 @@ class HubConfig:
 
 
 @dataclass(frozen=True)
+class ReclaimConfig:
+    """Edge storage reclamation (issue 6 item 4, PACS-8.2/8.3, PACS-12): free studies the hub
+    confirmed by digest, fetch them back from the hub when asked for. Needs an enrolled hub."""
+
+    enabled: bool = False
+    after_days: float = 30.0  # free a confirmed study this long after its last image; 0 = never
+    min_free_percent: float = 10.0  # below this much free disk, free the oldest confirmed too
+    interval: float = 300.0  # seconds between looks
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -245,6 +256,7 @@ class NodeConfig:
     recon: ReconConfig = field(default_factory=ReconConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     hub: HubConfig = field(default_factory=HubConfig)
+    reclaim: ReclaimConfig = field(default_factory=ReclaimConfig)
 
     @property
     def index_path(self) -> Path:
@@ -258,7 +270,7 @@ class NodeConfig:
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
     "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
-    "hub": HubConfig,
+    "hub": HubConfig, "reclaim": ReclaimConfig,
 }  # fmt: skip
 _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
@@ -413,6 +425,7 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"dicom.uid_root: {error}") from None
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
+    _validate_reclaim(config)
     validate_edge(config.edge)
     if config.dicom.max_associations < 1:
         raise ConfigError(
@@ -494,6 +507,19 @@ def _validate_uplink(uplink: UplinkConfig) -> None:
     if uplink.bundle_key and not _is_ed25519_key(uplink.bundle_key):
         raise ConfigError("uplink.bundle_key must be the hub's public key as printed by "
                           "`mekong bundle key --data HUB` (32 bytes in base64)")  # fmt: skip
+
+
+def _validate_reclaim(config: NodeConfig) -> None:
+    reclaim = config.reclaim
+    if not reclaim.enabled:
+        return
+    if not config.hub.enabled:
+        raise ConfigError("reclaim.enabled needs an enrolled hub (hub.url): the hub keeps the "
+                          "copy a freed study is fetched back from")  # fmt: skip
+    if reclaim.after_days < 0 or reclaim.interval <= 0:
+        raise ConfigError("reclaim.after_days must be >= 0 and reclaim.interval > 0")
+    if not 0 <= reclaim.min_free_percent < 100:
+        raise ConfigError(f"reclaim.min_free_percent must be 0..99, got {reclaim.min_free_percent}")
 
 
 def _is_ed25519_key(text: str) -> bool:

@@ -49,6 +49,11 @@ def curl(url: str, *args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def hub_and_edge(node_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return start_hub_and_edge(node_factory, tmp_path)
+
+
+def start_hub_and_edge(node_factory, tmp_path: Path, edge_toml_extra: str = ""):  # type: ignore[no-untyped-def]
+    """A hub, site clinic1 added, an edge enrolled with its token (two processes)."""
     mtls_port = free_port()
     hub_toml = tmp_path / "hub.toml"
     hub_toml.write_text(f"[hub]\nmtls_port = {mtls_port}\n")
@@ -61,7 +66,7 @@ def hub_and_edge(node_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
     edge_toml.write_text(
         "[uplink]\nbackoff_base = 0.2\nbackoff_max = 1.0\npoll_interval = 0.2\nmax_attempts = 2\n"
         "bundle_interval = 0.5\norders_interval = 0.5\n"
-        "[hub]\nreport_interval = 0.5\n"
+        "[hub]\nreport_interval = 0.5\n" + edge_toml_extra
     )
     edge = node_factory("edge", extra_args=[
         "--config", str(edge_toml), "--hub-url", hub.url, "--enroll-token", token,

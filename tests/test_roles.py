@@ -24,7 +24,7 @@ SAMPLE = {  # a harmless value for each path parameter
     "study": "1.2.3", "series": "1.2.3.4", "instance": "1.2.3.4.5", "frames": "1",
     "tag": "7FE00010", "username": "nobody", "name": "nobody", "path": "x",
     "accession": "ACC-NONE", "patient_id": "NOBODY", "id": "1", "title": "NOBODY",
-    "device": "nobody", "sop_uid": "1.2.3.4.5",
+    "device": "nobody", "sop_uid": "1.2.3.4.5", "digest": "0000",
 }  # fmt: skip
 
 

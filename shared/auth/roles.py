@@ -35,6 +35,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     CONFIG_PULL = "config.pull"  # an edge fetching the hub's configuration bundles
     ORDERS_PULL = "orders.pull"  # an edge fetching its site's orders from the hub
+    BLOBS_FETCH = "blobs.fetch"  # an edge fetching back a study it freed (from the hub)
     SELF = "self"  # any signed-in user: own profile, own password, logout
     SITE_REPORT = "site.report"  # an enrolled edge reports its health to the hub
 
@@ -57,6 +58,7 @@ ROLE_PERMISSIONS[Role.SITE] = frozenset(
         Permission.IMAGES_WRITE,
         Permission.SITE_REPORT,
         Permission.CONFIG_PULL,
+        Permission.BLOBS_FETCH,
         Permission.ORDERS_PULL,
     }
 )

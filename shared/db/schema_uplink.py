@@ -48,3 +48,13 @@ Index("ix_uplink_pending", uplink_outbox.c.destination, uplink_outbox.c.state,
       uplink_outbox.c.next_attempt_at)  # fmt: skip
 # the rows of one instance, found when reconciliation rewrites it (migration recon1)
 Index("ix_uplink_outbox_instance", uplink_outbox.c.instance_fk)
+
+# Blobs an edge freed after the hub confirmed them by digest (issue 6 item 4, PACS-8.2/8.3):
+# the index rows stay (queries answer as before), the bytes come back from the hub on demand.
+reclaimed_blob = Table(
+    "reclaimed_blob",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("reclaimed_at", Float, nullable=False),
+)

@@ -109,9 +109,24 @@ class BlobStore:
         store in progress, in any process of the node, holds."""
         with self._guard():
             hold.unlink(missing_ok=True)
-            for other in unreferenced:
-                if not any(self.holds.glob(f"{other}.*")):
-                    self.path_for(other).unlink(missing_ok=True)
+            self._delete_unheld(unreferenced)
+
+    def free(self, digests: Iterable[str]) -> int:
+        """Delete these blobs (reclamation) unless a store in progress holds one; returns how
+        many files went."""
+        with self._guard():
+            return self._delete_unheld(digests)
+
+    def _delete_unheld(self, digests: Iterable[str]) -> int:
+        gone = 0
+        for digest in digests:
+            if any(self.holds.glob(f"{digest}.*")):
+                continue
+            path = self.path_for(digest)
+            if path.exists():
+                path.unlink()
+                gone += 1
+        return gone
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
