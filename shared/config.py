@@ -183,6 +183,18 @@ class EdgeConfig:
 
 
 @dataclass(frozen=True)
+class UplinkWindow:
+    """A time of day with its own upload rule (QOS-3: e.g. a daytime limit), local time;
+    ``start`` after ``end`` wraps past midnight. The first window that holds now applies;
+    outside every window ``uplink.bandwidth`` does."""
+
+    start: str = "00:00"  # HH:MM
+    end: str = "24:00"
+    bandwidth: int = 0  # bytes/s in this window; 0 = unlimited
+    pause: bool = False  # send nothing in this window (the queue waits)
+
+
+@dataclass(frozen=True)
 class UplinkConfig:
     """Edge → hub store-and-forward (PACS-19, PACS-7.1, QOS-3); off while ``url`` is empty."""
 
@@ -202,6 +214,7 @@ class UplinkConfig:
     bundle_key: str = ""
     bundle_interval: float = 60.0  # seconds between looks for a new configuration bundle
     orders_interval: float = 5.0  # seconds between looks for the site's orders (enrolled edge)
+    schedule: tuple[UplinkWindow, ...] = ()  # [[uplink.schedule]] windows
 
     @property
     def enabled(self) -> bool:
@@ -277,6 +290,7 @@ _TABLE_ARRAYS = {
     "tuple[CaptureDeviceConfig, ...]": CaptureDeviceConfig,
     "tuple[WatchFolderConfig, ...]": WatchFolderConfig,
     "tuple[KeyDeviceConfig, ...]": KeyDeviceConfig,
+    "tuple[UplinkWindow, ...]": UplinkWindow,
 }
 
 
@@ -426,6 +440,8 @@ def validate(config: NodeConfig) -> None:
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
     _validate_reclaim(config)
+    for number, window in enumerate(config.uplink.schedule):  # also for an enrolled edge
+        _validate_window(window, f"uplink.schedule[{number}]")
     validate_edge(config.edge)
     if config.dicom.max_associations < 1:
         raise ConfigError(
@@ -520,6 +536,18 @@ def _validate_reclaim(config: NodeConfig) -> None:
         raise ConfigError("reclaim.after_days must be >= 0 and reclaim.interval > 0")
     if not 0 <= reclaim.min_free_percent < 100:
         raise ConfigError(f"reclaim.min_free_percent must be 0..99, got {reclaim.min_free_percent}")
+
+
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
+
+
+def _validate_window(window: UplinkWindow, key: str) -> None:
+    for name in ("start", "end"):
+        if not _CLOCK.fullmatch(getattr(window, name)):
+            raise ConfigError(f"{key}.{name} must be HH:MM (00:00..24:00), got "
+                              f"{getattr(window, name)!r}")  # fmt: skip
+    if window.bandwidth < 0:
+        raise ConfigError(f"{key}.bandwidth must be >= 0 (0 = unlimited)")
 
 
 def _is_ed25519_key(text: str) -> bool:

@@ -150,7 +150,7 @@ class BundlePuller:
 
         sender = self.node.http.app.get(SENDER_KEY) if self.node.http else None
         if sender is not None:
-            sender.bucket.set_rate(rate)
+            sender.schedule.base = rate  # the cap outside schedule windows, from the next send
 
     async def _fetch(self, session: aiohttp.ClientSession, after: int) -> Any | None:
         url = f"{self.channel.base_url()}/api/hub/config-bundle"

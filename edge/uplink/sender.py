@@ -26,6 +26,7 @@ import aiohttp
 
 from mekong.edge.uplink import outbox
 from mekong.edge.uplink.policy import backoff, transient_reason
+from mekong.edge.uplink.schedule import PAUSED, Schedule
 from mekong.edge.uplink.stowclient import Answer, RequestFailed, store
 from mekong.edge.uplink.throttle import TokenBucket
 from mekong.shared.config import UplinkConfig
@@ -45,6 +46,7 @@ class UplinkSender:
         self.config = config
         self.link = link  # set: the enrolled hub over mutual TLS (config.url/token unused)
         self.bucket = TokenBucket(config.bandwidth)
+        self.schedule = Schedule(config.schedule, config.bandwidth)
         self.failures = 0  # consecutive failed requests: the destination's back-off
         self.last_error = ""
         self.last_error_at: float | None = None
@@ -103,6 +105,10 @@ class UplinkSender:
             return self.config.poll_interval  # not enrolled yet: instances wait in the index
         reconciled_only = self.node.config.recon.enabled  # send studies once coerced
         await self.index.transaction(lambda c: outbox.enqueue_new(c, destination, reconciled_only))
+        rate = self.schedule.rate_now()
+        if rate is PAUSED:
+            return self.config.poll_interval  # a schedule window: the queue waits
+        self.bucket.set_rate(rate)
         batch = await self.index.transaction(
             lambda c: outbox.claim(c, destination, self.config.batch_size, self.config.batch_bytes)
         )
@@ -199,5 +205,6 @@ class UplinkSender:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_success_at": self.last_success_at,
-            "bandwidth_bytes_per_second": self.config.bandwidth,
+            "bandwidth_bytes_per_second": self.schedule.base,
+            "now": self.schedule.describe(),
         }

@@ -27,5 +27,6 @@ class TokenBucket:
 
     def set_rate(self, rate: int) -> None:
         """A new cap (a configuration bundle), in force from the next ``take``."""
-        self.rate = rate
-        self._tokens = min(self._tokens, float(rate))
+        if rate != self.rate:
+            self.rate = rate
+            self._tokens = min(self._tokens, float(rate))
