@@ -14,6 +14,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.central.bundles",
     "mekong.central.orders_feed",
     "mekong.central.blobs",
+    "mekong.central.discovery",
 )
 
 
@@ -46,6 +47,14 @@ def register(node: Any) -> None:
     for module in route_modules():
         app.add_routes(module.routes)
     node.add_component(mtls.MtlsListener(node, context))
+    from mekong.shared import discovery
+
+    if discovery.enabled(node.config):
+        from mekong.central.discovery import LISTENER_KEY, Listener
+
+        listener = Listener(node)
+        app[LISTENER_KEY] = listener
+        node.add_component(listener)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

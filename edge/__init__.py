@@ -61,6 +61,14 @@ def register(node: Any) -> None:
     watcher = WatchFolders(config.edge.watch_folders, importer)
     app[WATCH_KEY] = watcher
     node.add_component(capture)
+    from mekong.shared import discovery
+
+    if discovery.enabled(config):
+        from mekong.edge.discovery import Advertiser
+
+        advertiser = Advertiser(node)
+        node.add_component(advertiser)
+        node.health_sections["discovery"] = advertiser.health
     node.add_component(watcher)
     node.health_sections["capture"] = capture.health
     node.health_sections["imports"] = watcher.health

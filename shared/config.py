@@ -255,6 +255,13 @@ class ReclaimConfig:
 
 
 @dataclass(frozen=True)
+class DiscoveryConfig:
+    """DNS-SD on the LAN (issue 6 item 5): "auto" = on unless the node listens on loopback."""
+
+    enabled: str = "auto"  # auto | on | off
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -270,6 +277,7 @@ class NodeConfig:
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     hub: HubConfig = field(default_factory=HubConfig)
     reclaim: ReclaimConfig = field(default_factory=ReclaimConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
     @property
     def index_path(self) -> Path:
@@ -283,7 +291,7 @@ class NodeConfig:
 _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
     "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
-    "hub": HubConfig, "reclaim": ReclaimConfig,
+    "hub": HubConfig, "reclaim": ReclaimConfig, "discovery": DiscoveryConfig,
 }  # fmt: skip
 _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
@@ -440,6 +448,7 @@ def validate(config: NodeConfig) -> None:
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
     _validate_reclaim(config)
+    _one_of("discovery.enabled", config.discovery.enabled, ("auto", "on", "off"))
     for number, window in enumerate(config.uplink.schedule):  # also for an enrolled edge
         _validate_window(window, f"uplink.schedule[{number}]")
     validate_edge(config.edge)
