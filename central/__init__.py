@@ -15,6 +15,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.central.orders_feed",
     "mekong.central.blobs",
     "mekong.central.discovery",
+    "mekong.central.status_in",
 )
 
 

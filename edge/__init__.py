@@ -95,6 +95,13 @@ def _register_hub(node: Any) -> None:
     orders = OrdersPuller(node, channel, node.config.uplink.orders_interval)
     node.add_component(orders)
     node.health_sections["orders_downlink"] = orders.health
+    from mekong.edge.hub.status_up import StatusUpstream
+    from mekong.shared.ris import upstream
+
+    upstream.enable(True)  # this process's status changes; DICOM processes enable their own
+    status_up = StatusUpstream(node, link, node.config.uplink.poll_interval)
+    node.add_component(status_up)
+    node.health_sections["status_upstream"] = status_up.health
     if node.config.reclaim.enabled:
         _register_reclaim(node, link)
 

@@ -52,11 +52,16 @@ def hub_and_edge(node_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
     return start_hub_and_edge(node_factory, tmp_path)
 
 
-def start_hub_and_edge(node_factory, tmp_path: Path, edge_toml_extra: str = ""):  # type: ignore[no-untyped-def]
+def start_hub_and_edge(
+    node_factory,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    edge_toml_extra: str = "",
+    hub_toml_extra: str = "",
+):
     """A hub, site clinic1 added, an edge enrolled with its token (two processes)."""
     mtls_port = free_port()
     hub_toml = tmp_path / "hub.toml"
-    hub_toml.write_text(f"[hub]\nmtls_port = {mtls_port}\n")
+    hub_toml.write_text(f"[hub]\nmtls_port = {mtls_port}\n" + hub_toml_extra)
     hub = node_factory("hub", mode="hub", trusted_loopback=False,
                        extra_args=["--config", str(hub_toml)]).start()  # fmt: skip
     added = cli("site", "add", "clinic1", "--data", str(hub.data_dir))

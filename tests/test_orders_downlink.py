@@ -7,13 +7,25 @@ talking over mutual TLS; the modality is DCMTK findscu -W."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import requests
+from pydicom.uid import generate_uid
 
 from tests.authn import add_token, cli
-from tests.test_hub_enroll import hub_and_edge  # noqa: F401 - the fixture
+from tests.hl7peer import HisListener, Received
+from tests.nodeproc import free_port
+from tests.test_hub_enroll import hub_and_edge, start_hub_and_edge  # noqa: F401 - the fixture
+from tests.test_mpps import create, final, in_progress, modify
 from tests.test_uplink import wait_for
-from tests.worklist_support import SPS, send_hl7, step_keys, worklist
+from tests.worklist_support import (
+    SPS,
+    get_order,
+    mpps_association,
+    send_hl7,
+    step_keys,
+    worklist,
+)
 from tools.hl7send import orm
 
 TODAY = time.strftime("%Y%m%d")
@@ -73,3 +85,40 @@ def test_orders_of_the_site_reach_its_worklist_and_follow_the_hub(hub_and_edge) 
     events = requests.get(f"{hub.url}/api/audit", params={"action": "orders.pull"},
                           headers=auditor, timeout=10).json()  # fmt: skip
     assert {(e["actor"], e["object"]) for e in events} >= {("clinic1", "site:clinic1")}
+
+
+def test_the_edge_modality_s_progress_reaches_the_his_through_the_hub(
+    node_factory, tmp_path: Path
+) -> None:
+    """HIS → hub → edge worklist → MPPS at the edge → hub → HIS: IN PROGRESS then COMPLETED
+    arrive at the HIS's MLLP listener from the hub, once each."""
+    his = HisListener(free_port()).start()
+    destination = "\n".join([
+        "[hl7]", "retry_initial_seconds = 0.2", "[[hl7.destinations]]", 'name = "his"',
+        'host = "127.0.0.1"', f"port = {his.port}", 'message_type = "ORM^O01"',
+    ]) + "\n"  # fmt: skip
+    try:
+        hub, edge, *_ = start_hub_and_edge(node_factory, tmp_path, hub_toml_extra=destination)
+        _device(hub, "ae_title=CTMPPS", "modality=CT", "room=P2", "site=clinic1")
+        message = orm("UP-1", "UP0001", station="CTMPPS", modality="CT", start=f"{TODAY}100000")
+        assert send_hl7(hub, message)["code"] == "AA"
+        at_edge = f"{edge.url}/api/orders/UP0001"
+        wait_for(lambda: requests.get(at_edge, timeout=10).ok, 60, "the order at the edge")
+        order = get_order(edge, "UP0001")
+        uid = generate_uid()
+        assoc = mpps_association(edge)
+        try:
+            assert create(assoc, in_progress(order), uid).Status == 0x0000
+            assert modify(assoc, final("COMPLETED"), uid).Status == 0x0000
+        finally:
+            assoc.release()
+
+        def states(got: list[Received]) -> list[str]:
+            return [m.field("ORC", 5) for m in got if m.field("OBR", 18) == "UP0001"]
+
+        his.wait_for(lambda got: states(got) == ["IP", "CM"])
+        assert edge.health()["status_upstream"]["counts"] == {"sent": 2}
+        time.sleep(1.5)  # nothing further arrives
+        assert states(his.received) == ["IP", "CM"]
+    finally:
+        his.stop()

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     CONFIG_PULL = "config.pull"  # an edge fetching the hub's configuration bundles
     ORDERS_PULL = "orders.pull"  # an edge fetching its site's orders from the hub
     BLOBS_FETCH = "blobs.fetch"  # an edge fetching back a study it freed (from the hub)
+    ORDERS_REPORT = "orders.report"  # an edge reporting its orders' status to the hub
     SELF = "self"  # any signed-in user: own profile, own password, logout
     SITE_REPORT = "site.report"  # an enrolled edge reports its health to the hub
 
@@ -59,6 +60,7 @@ ROLE_PERMISSIONS[Role.SITE] = frozenset(
         Permission.SITE_REPORT,
         Permission.CONFIG_PULL,
         Permission.BLOBS_FETCH,
+        Permission.ORDERS_REPORT,
         Permission.ORDERS_PULL,
     }
 )

@@ -58,3 +58,20 @@ reclaimed_blob = Table(
     Column("size", BigInteger, nullable=False),
     Column("reclaimed_at", Float, nullable=False),
 )
+
+# Order status changes an enrolled edge reports to its hub (issue 6 item 2), written in the
+# transaction that changed the order: ``pending`` until the hub answered, then ``sent``
+# (or ``refused`` with the hub's reason, never retried).
+upstream_event = Table(
+    "upstream_event",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("accession", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("state", String(8), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("sent_at", Float, nullable=True),
+)
+Index("ix_upstream_event_state", upstream_event.c.state, upstream_event.c.id)

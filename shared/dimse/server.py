@@ -46,6 +46,7 @@ from mekong.shared.dimse.status import NOT_AUTHORIZED, SUCCESS
 from mekong.shared.dimse.store import handle_store
 from mekong.shared.dimse.tuning import tune_pynetdicom
 from mekong.shared.dimse.worklist import MWL_FIND, handle_sop_extended, handle_worklist_find
+from mekong.shared.ris import upstream
 from mekong.shared.ris.status import Status
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class DimseServer:
     async def start(self) -> None:
         tune_pynetdicom()
         connect_outbound()  # MPPS status changes → outbound HL7, in this process too
+        upstream.enable(self._config.mode == "edge" and self._config.hub.enabled)  # → the hub
         _config.LOG_REQUEST_IDENTIFIERS = False
         _config.LOG_RESPONSE_IDENTIFIERS = False
         args = [self._services]

@@ -43,3 +43,16 @@ def site_changes(
     page = changed[:limit]
     cursor = page[-1][0] if len(changed) > limit else before
     return [{**order_json(conn, row), "changed": stamp} for stamp, row in page], cursor
+
+
+def of_site(conn: Connection, accession: str, site: str) -> bool:
+    """Whether the order has a step on one of the site's devices."""
+    stations = select(ris_device.c.ae_title).where(ris_device.c.site == site)
+    query = (
+        select(ris_order.c.id)
+        .join(ris_procedure, ris_procedure.c.order_fk == ris_order.c.id)
+        .join(ris_sps, ris_sps.c.procedure_fk == ris_procedure.c.id)
+        .where(ris_order.c.accession == accession, ris_sps.c.station_ae.in_(stations))
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 from mekong.shared.db.ris_schema import ris_order, ris_pps_step, ris_procedure, ris_sps
 from mekong.shared.hl7.outbound import outbox
 from mekong.shared.hl7.outbound.build import StatusEvent
-from mekong.shared.ris import links, orders
+from mekong.shared.ris import links, orders, upstream
 from mekong.shared.ris.errors import NotFound
 from mekong.shared.ris.model import OrderKey
 from mekong.shared.ris.status import Status
@@ -75,7 +75,10 @@ def order_status_changed(
     conn: Connection, order_fk: int, before: Status, changes: list[str]
 ) -> None:
     """Enqueue the status message if the order's status is no longer ``before``."""
-    status = Status(_order(conn, order_fk).status)
+    order = _order(conn, order_fk)
+    status = Status(order.status)
+    if status != before:
+        upstream.record(conn, order.accession, status)
     if status != before and status in NOTIFIED:
         sent = outbox.enqueue(conn, status_event(conn, order_fk, status.value))
         if sent:
