@@ -25,7 +25,8 @@ from tools import gendata
 
 
 class TcpProxy:
-    """A loopback TCP proxy on its own event loop thread; ``stop()`` cuts every connection."""
+    """A loopback TCP proxy on its own event loop thread; ``stop()`` cuts every connection.
+    What goes towards the target passes :meth:`upstream` (a subclass may count or damage it)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -60,12 +61,19 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._copy(reader, up_writer), self._copy(up_reader, writer))
+        await asyncio.gather(self._copy(reader, up_writer, self.upstream),
+                             self._copy(up_reader, writer))  # fmt: skip
 
-    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def upstream(self, data: bytes) -> bytes:
+        return data
+
+    async def _copy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        passing: Callable[[bytes], bytes] = lambda data: data,
+    ) -> None:  # fmt: skip
         try:
             while data := await reader.read(65536):
-                writer.write(data)
+                writer.write(passing(data))
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
             pass
