@@ -101,6 +101,8 @@ async def append_chunk(request: web.Request) -> web.Response:
     except contentdigest.BadDigest as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     data = await _chunk(request)
+    if offset != partial.received:
+        return _error(409, str(OffsetMismatch(partial.received)), offset=partial.received)
     if offset + len(data) > partial.size:
         raise web.HTTPBadRequest(text=f"the chunk ends beyond the declared size {partial.size}")
     if expected and hashlib.sha256(data).hexdigest() != expected:

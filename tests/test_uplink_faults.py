@@ -16,8 +16,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pydicom
@@ -32,13 +35,15 @@ from tests.conftest import (
     index_digests,
     storescu,
 )
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import NodeProcess, free_port
 from tests.test_uplink import TcpProxy, edge_config, uplink, wait_for
 from tools import gendata
 
 PIXEL_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) explicit VR little endian
 APPENDED = re.compile(r"upload (\w+): (\d+) bytes appended at offset (\d+)")
 MB = 1_000_000
+CHUNK_REFUSED = re.compile(r"upload \w+: chunk at \d+ not written")
+FULL = re.compile(r"out of resources|0xA700|disk is full|no space left", re.IGNORECASE)
 
 
 class FaultProxy(TcpProxy):
@@ -68,8 +73,11 @@ class Pair:
     def __init__(self, node_factory: Callable[..., NodeProcess], tmp_path: Path,
                  hub_data: Path | None) -> None:  # fmt: skip
         self.factory, self.tmp_path = node_factory, tmp_path
-        self.hub = NodeProcess(hub_data, mode="hub", trusted_loopback=False) if hub_data else (
-            node_factory("hub", mode="hub", trusted_loopback=False))  # fmt: skip
+        hub_toml = tmp_path / "hub.toml"  # its own mutual-TLS port: other hubs may run here
+        hub_toml.write_text(f"[hub]\nmtls_port = {free_port()}\n")
+        options = {"mode": "hub", "trusted_loopback": False,
+                   "extra_args": ["--config", str(hub_toml)]}  # fmt: skip
+        self.hub = NodeProcess(hub_data, **options) if hub_data else node_factory("hub", **options)
         self.hub.start()
         self.proxy = FaultProxy(self.hub.http_port)
         self.proxy.start()
@@ -147,6 +155,11 @@ def _partial_size(hub: NodeProcess) -> int:
     return sum(p.stat().st_size for p in parts if p.exists())
 
 
+def _stored_size(node: NodeProcess) -> int:
+    with closing(sqlite3.connect(f"file:{node.data_dir / 'index.db'}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT size FROM instance").fetchone()[0])
+
+
 def _store(edge: NodeProcess, files: list[Path]) -> None:
     result = storescu(edge, *files, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -207,22 +220,27 @@ def test_hub_disk_full_backs_off_then_finishes(disk_pair: Pair, tmp_path) -> Non
     free = shutil.disk_usage(pair.hub.data_dir).free
     with open(filler, "wb") as handle:
         handle.write(b"\0" * (free - 2 * 1024 * 1024))  # 2 MiB left
-    edge = pair.start_edge(resumable_bytes=16 * MB, chunk_bytes=1024 * 1024)
-    _store(edge, [*ct_instances(tmp_path / "ct", 1, 40, size=128),
-                  *gendata.large_cine(tmp_path / "cine", 17, seed=4)])  # fmt: skip
-    wait_for(lambda: "out of resources" in uplink(edge)["last_error"].lower(),
-             what="the full disk to be noticed")  # fmt: skip
-    assert uplink(edge)["queue_depth"] > 0 and uplink(edge)["counts"]["dead"] == 0
+    edge = pair.start_edge(resumable_bytes=16 * MB, chunk_bytes=1024 * 1024, batch_size=20)
+    large = gendata.large_cine(tmp_path / "cine", 17, seed=4)  # resumable, sent first
+    _store(edge, [*large, *ct_instances(tmp_path / "ct", 1, 80, size=128)])  # ~2.8 MB more
+    wait_for(lambda: CHUNK_REFUSED.search(pair.hub.log()) is not None,
+             what="a resumable chunk refused for want of space (507)")  # fmt: skip
+    wait_for(lambda: "STOW-RS refused" in pair.hub.log(), what="STOW-RS parts refused (A700)")
+    wait_for(lambda: uplink(edge)["consecutive_failures"] >= 3, what="backing off when full")
+    health = uplink(edge)
+    assert FULL.search(health["last_error"]), health["last_error"]
+    assert health["queue_depth"] > 0 and health["counts"]["dead"] == 0
+    assert len(index_digests(pair.hub.data_dir)) < 81
     filler.unlink()  # space returns
     wait_for(pair.all_arrived, what="everything once space returned")
-    pair.assert_complete(41)
+    pair.assert_complete(81)
 
 
 def test_edge_killed_mid_upload_of_a_200_mb_video_resumes(pair: Pair, tmp_path) -> None:
     large = gendata.large_cine(tmp_path / "cine", 200, seed=5)[0]
-    size = large.stat().st_size
     edge = pair.start_edge(bandwidth=40 * MB)  # ~5 s for the whole object
     _store(edge, [large])
+    size = _stored_size(edge)  # the edge's copy: the file meta it wrote may differ a little
     wait_for(lambda: _partial_size(pair.hub) >= 40 * MB, what="the upload to be under way")
     edge.kill()
     received = _partial_size(pair.hub)
@@ -237,3 +255,59 @@ def test_edge_killed_mid_upload_of_a_200_mb_video_resumes(pair: Pair, tmp_path) 
     assert sum(n for _, n in chunks) == size, "bytes the hub had were sent and written again"
     assert pair.proxy.sent < size - received + 1 * MB, "the restart sent more than the rest"
     pair.assert_complete(1)
+
+
+# --- the hub's upload API on its own: bad input gets a clear 4xx, nothing is stored -----------
+
+
+def test_upload_api_refuses_bad_input_and_dedupes(pair: Pair, tmp_path) -> None:
+    import hashlib
+
+    import requests
+
+    from mekong.shared.http import contentdigest
+
+    api = f"{pair.hub.url}/api/hub/uploads"
+    auth = {"Authorization": f"Bearer {pair.token}"}
+    assert requests.get(api, headers=auth, timeout=10).json()["resumable"] is True
+    bad = requests.post(api, json={"sha256": "xyz", "size": 1}, headers=auth, timeout=10)
+    assert bad.status_code == 400 and "sha256" in bad.json()["error"]
+    junk = b"not DICOM at all " * 1000
+    digest = hashlib.sha256(junk).hexdigest()
+    created = requests.post(api, json={"sha256": digest, "size": len(junk)}, headers=auth,
+                            timeout=10)  # fmt: skip
+    assert created.status_code == 201 and created.json()["offset"] == 0
+    url = f"{api}/{created.json()['id']}"
+    moved = requests.patch(url, data=junk, headers={**auth, "Upload-Offset": "5"}, timeout=10)
+    assert moved.status_code == 409 and moved.json()["offset"] == 0
+    damaged = {**auth, "Upload-Offset": "0", contentdigest.HEADER: contentdigest.of(b"other")}
+    refused = requests.patch(url, data=junk, headers=damaged, timeout=10)
+    assert refused.status_code == 400 and "Content-Digest" in refused.json()["error"]
+    early = requests.post(f"{url}/complete", headers=auth, timeout=10)
+    assert early.status_code == 409 and early.json()["offset"] == 0
+    good = {**auth, "Upload-Offset": "0", contentdigest.HEADER: contentdigest.of(junk)}
+    assert requests.patch(url, data=junk, headers=good, timeout=10).json()["offset"] == len(junk)
+    invalid = requests.post(f"{url}/complete", headers=auth, timeout=10)
+    assert invalid.status_code == 422 and "not stored" in invalid.json()["error"]
+    assert requests.get(url, headers=auth, timeout=10).status_code == 404
+    assert index_digests(pair.hub.data_dir) == {} and not blob_files(pair.hub.data_dir)
+    # an object the hub already holds is not sent again
+    edge = pair.start_edge()
+    _store(edge, ct_instances(tmp_path / "ct", 1, 1, size=32))
+    wait_for(pair.all_arrived, what="one instance at the hub")
+    known = next(iter(index_digests(pair.hub.data_dir).values()))
+    again = requests.post(api, json={"sha256": known, "size": 10}, headers=auth, timeout=10)
+    assert again.status_code == 200 and again.json() == {"stored": True, "digest": known}
+
+
+def test_stale_partial_uploads_are_deleted(tmp_path: Path) -> None:
+    from mekong.central.partials import PartialStore
+
+    store = PartialStore(tmp_path, max_age=3600)
+    partial = store.open("clinic1", "ab" * 32, 100)
+    assert store.append(partial.id, 0, b"x" * 40) == 40
+    assert store.open("clinic1", "ab" * 32, 100).received == 40  # same upload found again
+    assert store.get(partial.id, "someone else") is None
+    assert store.clean_stale() == 0
+    assert store.clean_stale(now=time.time() + 7200) == 1
+    assert store.get(partial.id, "clinic1") is None and not list(tmp_path.glob("uploads/*"))
