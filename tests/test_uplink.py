@@ -123,7 +123,10 @@ def set_token_role(hub: NodeProcess, name: str, role: str) -> None:
 @pytest.fixture
 def link(node_factory, tmp_path: Path) -> Iterator[tuple[Callable[..., NodeProcess], TcpProxy]]:
     """The hub started, a proxy in front of it; returns (start_edge(**uplink keys), proxy)."""
-    hub = node_factory("hub", mode="hub", trusted_loopback=False).start()
+    hub_toml = tmp_path / "hub.toml"  # its own mutual-TLS port: other hubs may run here
+    hub_toml.write_text(f"[hub]\nmtls_port = {free_port()}\n")
+    hub = node_factory("hub", mode="hub", trusted_loopback=False,
+                       extra_args=["--config", str(hub_toml)]).start()  # fmt: skip
     proxy = TcpProxy(hub.http_port)
     proxy.start()
     token = add_token(hub, "edge_uplink", "technician")
