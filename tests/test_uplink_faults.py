@@ -270,6 +270,10 @@ def test_upload_api_refuses_bad_input_and_dedupes(pair: Pair, tmp_path) -> None:
     api = f"{pair.hub.url}/api/hub/uploads"
     auth = {"Authorization": f"Bearer {pair.token}"}
     assert requests.get(api, headers=auth, timeout=10).json()["resumable"] is True
+    spec = requests.get(f"{pair.hub.url}/api/openapi.json", headers=auth, timeout=10).json()
+    patch = spec["paths"]["/api/hub/uploads/{id}"]["patch"]
+    assert patch["x-permission"] == "images.write" and "409" in patch["responses"]
+    assert {p["name"] for p in patch["parameters"]} >= {"id", "Upload-Offset", "Content-Digest"}
     bad = requests.post(api, json={"sha256": "xyz", "size": 1}, headers=auth, timeout=10)
     assert bad.status_code == 400 and "sha256" in bad.json()["error"]
     junk = b"not DICOM at all " * 1000
