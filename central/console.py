@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from mekong.central import registry
+from mekong.central.discovery import LISTENER_KEY
 from mekong.central.routes import create_site, issue_token
 from mekong.shared.auth.roles import Permission, requires
 from mekong.shared.console import qr
@@ -83,4 +84,7 @@ def _token_fragment(request: web.Request, name: str, token: str) -> web.Response
 async def _sites(request: web.Request) -> dict[str, Any]:
     index = keys.node(request).index
     assert index is not None
-    return {"sites": await index.reading(registry.sites), "now": time.time()}
+    listener = request.app.get(LISTENER_KEY)
+    heard = sorted(listener.found.values(), key=lambda n: n["name"]) if listener else []
+    return {"sites": await index.reading(registry.sites), "now": time.time(),
+            "discovered": heard, "discovery_on": listener is not None}  # fmt: skip

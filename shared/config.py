@@ -215,6 +215,10 @@ class UplinkConfig:
     bundle_interval: float = 60.0  # seconds between looks for a new configuration bundle
     orders_interval: float = 5.0  # seconds between looks for the site's orders (enrolled edge)
     schedule: tuple[UplinkWindow, ...] = ()  # [[uplink.schedule]] windows
+    # objects of at least this many bytes go by resumable upload when the destination is a
+    # Mekong hub (POST /api/hub/uploads); 0 = always STOW-RS
+    resumable_bytes: int = 16 * 1024 * 1024
+    chunk_bytes: int = 4 * 1024 * 1024  # bytes per PATCH of a resumable upload (<= 64 MiB)
 
     @property
     def enabled(self) -> bool:
@@ -237,6 +241,8 @@ class HubConfig:
     enroll_token: str = ""  # used once; afterwards DATA/hub/ holds the certificate
     ca_file: str = ""  # CA bundle to verify an https:// hub URL with (default: the system's)
     report_interval: float = 60.0  # seconds between health reports to the hub
+    # hub mode: a partial resumable upload without progress for this long is deleted
+    upload_max_age_hours: float = 72.0
 
     @property
     def enabled(self) -> bool:
@@ -505,6 +511,11 @@ def _validate_tls(config: NodeConfig) -> None:
 
 
 def _validate_uplink(uplink: UplinkConfig) -> None:
+    if uplink.resumable_bytes < 0:
+        raise ConfigError(f"uplink.resumable_bytes must be >= 0 (0 = never), got "
+                          f"{uplink.resumable_bytes}")  # fmt: skip
+    if not 64 * 1024 <= uplink.chunk_bytes <= 64 * 1024 * 1024:
+        raise ConfigError(f"uplink.chunk_bytes must be 64 KiB..64 MiB, got {uplink.chunk_bytes}")
     if not uplink.enabled:
         return
     parsed = urlsplit(uplink.url)
@@ -570,6 +581,8 @@ def _validate_hub(config: NodeConfig) -> None:
     hub = config.hub
     if not 1 <= hub.mtls_port <= 65535:
         raise ConfigError(f"hub.mtls_port must be 1..65535, got {hub.mtls_port}")
+    if hub.upload_max_age_hours <= 0:
+        raise ConfigError(f"hub.upload_max_age_hours must be > 0, got {hub.upload_max_age_hours}")
     if hub.token_hours <= 0 or hub.client_cert_days < 1 or hub.report_interval <= 0:
         raise ConfigError(
             "hub.token_hours and hub.report_interval must be > 0, hub.client_cert_days >= 1"

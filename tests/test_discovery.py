@@ -37,6 +37,10 @@ def test_an_edge_on_the_lan_is_heard_by_the_hub(node_factory, tmp_path: Path) ->
     assert found["mekong"] and found["mode"] == "edge" and found["port"] == edge.dicom_port
     assert found["http_port"] == str(edge.http_port) and "127.0.0.1" in found["addresses"]
 
+    headers = {"Authorization": f"Bearer {token}", "Cookie": "lang=vi"}
+    page = requests.get(f"{hub.url}/admin/sites", headers=headers, timeout=10)
+    assert 'data-discovered="PK_THU_DUC"' in page.text and "Trạm Mekong" in page.text
+
     edge.stop()  # goodbye packets: the hub forgets it
     wait_for(lambda: "PK_THU_DUC" not in _discovered(hub, token), 30, "the edge gone")
 

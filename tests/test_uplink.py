@@ -25,7 +25,8 @@ from tools import gendata
 
 
 class TcpProxy:
-    """A loopback TCP proxy on its own event loop thread; ``stop()`` cuts every connection."""
+    """A loopback TCP proxy on its own event loop thread; ``stop()`` cuts every connection.
+    What goes towards the target passes :meth:`upstream` (a subclass may count or damage it)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -60,12 +61,19 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._copy(reader, up_writer), self._copy(up_reader, writer))
+        await asyncio.gather(self._copy(reader, up_writer, self.upstream),
+                             self._copy(up_reader, writer))  # fmt: skip
 
-    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def upstream(self, data: bytes) -> bytes:
+        return data
+
+    async def _copy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        passing: Callable[[bytes], bytes] = lambda data: data,
+    ) -> None:  # fmt: skip
         try:
             while data := await reader.read(65536):
-                writer.write(data)
+                writer.write(passing(data))
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
             pass
@@ -115,7 +123,10 @@ def set_token_role(hub: NodeProcess, name: str, role: str) -> None:
 @pytest.fixture
 def link(node_factory, tmp_path: Path) -> Iterator[tuple[Callable[..., NodeProcess], TcpProxy]]:
     """The hub started, a proxy in front of it; returns (start_edge(**uplink keys), proxy)."""
-    hub = node_factory("hub", mode="hub", trusted_loopback=False).start()
+    hub_toml = tmp_path / "hub.toml"  # its own mutual-TLS port: other hubs may run here
+    hub_toml.write_text(f"[hub]\nmtls_port = {free_port()}\n")
+    hub = node_factory("hub", mode="hub", trusted_loopback=False,
+                       extra_args=["--config", str(hub_toml)]).start()  # fmt: skip
     proxy = TcpProxy(hub.http_port)
     proxy.start()
     token = add_token(hub, "edge_uplink", "technician")

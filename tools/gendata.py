@@ -405,6 +405,33 @@ _PDF = (
 )
 
 
+def large_cine(
+    out: str | Path,
+    megabytes: int = 200,
+    patient_id: str = "VIDEO01",
+    study_uid: str | None = None,
+    seed: int = 0,
+) -> list[Path]:
+    """One ultrasound cine loop of about ``megabytes`` MB (640x480 RGB frames of noise, native
+    pixels: nothing compresses it), large_cine.dcm: the large object of the uplink fault tests."""
+    rows, cols = 480, 640
+    frames = max(1, megabytes * 1_000_000 // (rows * cols * 3))
+    ds = _base(UltrasoundMultiFrameImageStorage, "US", "TEST^VIDEO", patient_id, study_uid, seed)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL", "0001"]
+    ds.PatientOrientation = ""
+    ds.LossyImageCompression = "00"
+    ds.FrameTime = 40.0
+    ds.FrameIncrementPointer = FRAME_TIME
+    ds.CineRate = 25
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = np.random.default_rng(seed).bytes(frames * rows * cols * 3)
+    ds["PixelData"].VR = "OB"
+    path = _mkdir(out) / "large_cine.dcm"
+    return [_write(ds, path, uid(seed, ds.SeriesInstanceUID, "cine"))]
+
+
 def encapsulated_pdf(out: str | Path, seed: int = 0) -> list[Path]:
     """An Encapsulated PDF instance holding a one-page PDF."""
     ds = _base(EncapsulatedPDFStorage, "DOC", "TEST^PDF", "PDF001", None, seed)

@@ -29,6 +29,8 @@ class Pending:
     digest: str
     size: int
     attempts: int
+    upload_id: str = ""  # a resumable upload in progress at the hub
+    upload_offset: int = 0  # the bytes the hub had confirmed when last asked
 
 
 def enqueue_new(conn: Connection, destination: str, reconciled_only: bool = False) -> int:
@@ -80,7 +82,15 @@ def claim(conn: Connection, destination: str, limit: int, max_bytes: int) -> lis
     """The next due rows (oldest first, at most ``max_bytes`` unless one alone is bigger),
     marked ``sending``."""
     rows = conn.execute(
-        select(o.c.id, o.c.sop_uid, o.c.digest, o.c.size, o.c.attempts)
+        select(
+            o.c.id,
+            o.c.sop_uid,
+            o.c.digest,
+            o.c.size,
+            o.c.attempts,
+            o.c.upload_id,
+            o.c.upload_offset,
+        )
         .where(
             o.c.destination == destination,
             o.c.state == "queued",
@@ -102,6 +112,12 @@ def claim(conn: Connection, destination: str, limit: int, max_bytes: int) -> lis
     return batch
 
 
+def remember_upload(conn: Connection, row_id: int, upload_id: str, offset: int) -> None:
+    """Note where a row's resumable upload stands (the hub stays the authority)."""
+    values = {"upload_id": upload_id, "upload_offset": offset}
+    conn.execute(update(o).where(o.c.id == row_id).values(**values))
+
+
 def mark_sent(conn: Connection, ids: list[int], verified: bool) -> None:
     if ids:
         values = {"state": "sent", "verified": verified, "sent_at": time.time(), "last_error": ""}
@@ -117,7 +133,8 @@ def mark_failed(conn: Connection, row_id: int, state: str, error: str, retry_at:
 
 def resend(conn: Connection, row_id: int) -> bool:
     """Queue a dead-lettered row again, attempts reset; False when it is not dead."""
-    values = {"state": "queued", "attempts": 0, "next_attempt_at": 0.0}
+    values = {"state": "queued", "attempts": 0, "next_attempt_at": 0.0, "upload_id": "",
+              "upload_offset": 0}  # fmt: skip
     result = conn.execute(update(o).where(o.c.id == row_id, o.c.state == "dead").values(**values))
     return bool(result.rowcount)
 

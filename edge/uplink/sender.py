@@ -8,6 +8,11 @@ jitter) and are retried without limit; permanent ones are retried ``max_attempts
 dead-lettered for an operator to resend. Rows left ``sending`` by a crash are queued again at
 start: the hub recognises a resent identical instance by its digest and does not store it twice.
 
+Objects of ``resumable_bytes`` and more (video) go by resumable upload when the destination is
+a Mekong hub (probed once: ``GET /api/hub/uploads``), one at a time, with the upload id and
+offset kept in the outbox row: after a restart the hub says where it stopped and only the rest
+is sent (:mod:`mekong.edge.uplink.resumable`). Another DICOMweb destination gets them by STOW-RS.
+
 An edge enrolled at its hub (issue 6) sends through a :class:`~mekong.edge.hub.link.HubLink`:
 mutual TLS with its client certificate instead of a bearer token, and a refusal of the
 certificate (401/403: the site was revoked) is transient — the rows stay queued, backing off,
@@ -26,6 +31,7 @@ import aiohttp
 
 from mekong.edge.uplink import outbox
 from mekong.edge.uplink.policy import backoff, transient_reason
+from mekong.edge.uplink.resumable import HubTarget, hub_base, probe, upload
 from mekong.edge.uplink.schedule import PAUSED, Schedule
 from mekong.edge.uplink.stowclient import Answer, RequestFailed, store
 from mekong.edge.uplink.throttle import TokenBucket
@@ -54,6 +60,7 @@ class UplinkSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._resumable: bool | None = None  # the destination takes resumable uploads
 
     @property
     def index(self):  # type: ignore[no-untyped-def]
@@ -114,21 +121,85 @@ class UplinkSender:
         )
         if not batch:
             return self.config.poll_interval
-        try:
-            answers = await self._send(batch)
-        except RequestFailed as exc:
-            return await self._request_failed(batch, exc)
-        await self._settle(batch, answers)
+        rest = await self._send_large(batch)
+        if rest is None:
+            return self._delay()
+        if rest:
+            try:
+                answers = await self._send(rest)
+            except RequestFailed as exc:
+                return await self._request_failed(rest, exc)
+            await self._settle(rest, answers)
         return 0.0 if self.failures == 0 else self._delay()
+
+    async def _send_large(self, batch: list[outbox.Pending]) -> list[outbox.Pending] | None:
+        """Send the batch's large objects by resumable upload, each settled here; returns the
+        rest for STOW-RS (the whole batch when the destination is no Mekong hub), or None when
+        a transient failure ended the round (the rows not sent are queued again)."""
+        threshold = self.config.resumable_bytes
+        large = [p for p in batch if threshold and p.size >= threshold]
+        if not large:
+            return batch
+        try:
+            if not await self._takes_resumable():
+                return batch
+        except RequestFailed as exc:
+            await self._request_failed(batch, exc)
+            return None
+        rest = [p for p in batch if p.id not in {q.id for q in large}]
+        for number, pending in enumerate(large):
+            try:
+                digest = await self._upload(pending)
+            except RequestFailed as exc:
+                if exc.transient or (self.link is not None and exc.status in (401, 403)):
+                    await self._request_failed([*large[number:], *rest], exc)
+                    return None
+                await self._request_failed([pending], exc)  # this object only
+                continue
+            await self._settle([pending], {pending.sop_uid: Answer(True, digest=digest)})
+        return rest
+
+    async def _takes_resumable(self) -> bool:
+        if self._resumable is None:
+            assert self._session is not None
+            self._resumable = await probe(self._session, self._target())
+            log.info("uplink %s: destination %s resumable uploads", self.name,
+                     "takes" if self._resumable else "does not take")  # fmt: skip
+        return self._resumable
+
+    def _target(self) -> HubTarget:
+        if self.link is not None:
+            return HubTarget(self.link.base_url, ssl=self.link.ssl_context())
+        return HubTarget(hub_base(self.config.url), self.config.token)
+
+    async def _upload(self, pending: outbox.Pending) -> str:
+        """One object by resumable upload; the hub's digest of what it stored."""
+        assert self._session is not None and self.node.blobs is not None
+        row_id = pending.id
+
+        async def progress(upload_id: str, offset: int) -> None:
+            await self.index.transaction(
+                lambda c: outbox.remember_upload(c, row_id, upload_id, offset)
+            )
+
+        path = self.node.blobs.path_for(pending.digest)
+        try:
+            return await upload(self._session, self._target(), path, pending.digest,
+                                pending.size, self.bucket, self.config.chunk_bytes,
+                                pending.upload_id, progress)  # fmt: skip
+        except OSError as exc:  # the blob cannot be read here: not a network matter
+            raise RequestFailed(f"blob unreadable: {exc}", transient=False) from None
 
     async def _send(self, batch: list[outbox.Pending]) -> dict[str, Answer]:
         assert self._session is not None and self.node.blobs is not None
         blobs = self.node.blobs
         parts = await asyncio.to_thread(lambda: [blobs.read(p.digest) for p in batch])
+        digests = [p.digest for p in batch]
         if self.link is not None:
             return await store(self._session, self.link.dicomweb_url, "", parts, self.bucket,
-                               ssl=self.link.ssl_context())  # fmt: skip
-        return await store(self._session, self.config.url, self.config.token, parts, self.bucket)
+                               ssl=self.link.ssl_context(), digests=digests)  # fmt: skip
+        return await store(self._session, self.config.url, self.config.token, parts, self.bucket,
+                           digests=digests)  # fmt: skip
 
     async def _request_failed(self, batch: list[outbox.Pending], exc: RequestFailed) -> float:
         if self.link is not None and exc.status in (401, 403):

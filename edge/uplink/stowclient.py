@@ -3,6 +3,8 @@ request per batch, and the destination's answer per SOP Instance UID.
 
 A Mekong destination echoes the SHA-256 of what it stored in each 0008,1199 item (private
 element, see :mod:`mekong.shared.dicomweb.stow`); another DICOMweb PACS only says "stored".
+Each part carries ``Content-Digest`` (RFC 9530) when its digest is known, so a Mekong
+destination refuses a part damaged in transit instead of storing it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import aiohttp
 from mekong.edge.uplink.policy import transient_status
 from mekong.edge.uplink.throttle import TokenBucket
 from mekong.shared.dicomweb.stow import DIGEST_CREATOR, DIGEST_CREATOR_TAG, DIGEST_TAG
+from mekong.shared.http import contentdigest
 
 _CHUNK = 64 * 1024
 
@@ -40,12 +43,13 @@ class RequestFailed(Exception):
 
 async def store(
     session: aiohttp.ClientSession, url: str, token: str, parts: list[bytes],
-    bucket: TokenBucket, ssl: tls.SSLContext | None = None,
+    bucket: TokenBucket, ssl: tls.SSLContext | None = None, digests: list[str] | None = None,
 ) -> dict[str, Answer]:  # fmt: skip
     """POST ``parts`` to ``{url}/studies``; the destination's answer by SOP Instance UID.
 
     ``token`` is sent as a bearer token when set; ``ssl`` (a client certificate and the pinned
-    hub CA: an enrolled edge) replaces the default certificate check."""
+    hub CA: an enrolled edge) replaces the default certificate check; ``digests`` (SHA-256 hex
+    of each part) become the parts' ``Content-Digest`` headers."""
     boundary = f"mekong-{secrets.token_hex(12)}"
     headers = {
         "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
@@ -53,7 +57,7 @@ async def store(
     }
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    body = _body(parts, boundary, bucket)
+    body = _body(parts, boundary, bucket, digests or [])
     target = f"{url.rstrip('/')}/studies"
     try:
         async with session.post(target, data=body, headers=headers, ssl=ssl or True) as reply:
@@ -68,9 +72,15 @@ async def store(
         raise RequestFailed(f"unreadable answer: {exc}", transient=True) from None
 
 
-async def _body(parts: list[bytes], boundary: str, bucket: TokenBucket) -> AsyncIterator[bytes]:
-    for part in parts:
-        head = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+async def _body(
+    parts: list[bytes], boundary: str, bucket: TokenBucket, digests: list[str]
+) -> AsyncIterator[bytes]:
+    for number, part in enumerate(parts):
+        digest = digests[number] if number < len(digests) else ""
+        check = (
+            f"{contentdigest.HEADER}: {contentdigest.header_value(digest)}\r\n" if digest else ""
+        )
+        head = f"--{boundary}\r\nContent-Type: application/dicom\r\n{check}\r\n".encode()
         for chunk in (head, *_chunks(part), b"\r\n"):
             await bucket.take(len(chunk))
             yield chunk

@@ -166,6 +166,15 @@ class Index:
                 )
         return result
 
+    async def instance_with_digest(self, digest: str) -> str | None:
+        """The SOP Instance UID of an instance stored with exactly these bytes, if any (the
+        hub's resumable upload skips an object it already holds)."""
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                select(t.instance.c.sop_uid).where(t.instance.c.digest == digest).limit(1)
+            )
+            return found.scalar()
+
     async def known_digests(self, digests: list[str]) -> set[str]:
         """Which of ``digests`` some instance row or imported original points to."""
         known: set[str] = set()

@@ -5,6 +5,8 @@ States: ``queued`` (waiting, maybe backing off until ``next_attempt_at``), ``sen
 request now; reset to ``queued`` at start-up), ``sent`` (the destination confirmed it; ``verified``
 when it echoed the same SHA-256), ``dead`` (permanent failure after ``max_attempts``; an operator
 resends it).
+A large object sent by resumable upload keeps ``upload_id`` / ``upload_offset`` while in
+progress, so a restarted edge asks the hub where it stopped instead of starting from zero.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ uplink_outbox = Table(
     Column("verified", Boolean, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float, nullable=True),
+    # a large object's resumable upload at a Mekong hub (migration uplink2): the hub's upload
+    # id and the bytes it had confirmed when last asked
+    Column("upload_id", String(64), nullable=False, server_default=""),
+    Column("upload_offset", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("destination", "instance_fk", name="uq_uplink_destination_instance"),
 )
 Index("ix_uplink_pending", uplink_outbox.c.destination, uplink_outbox.c.state,

@@ -10,10 +10,15 @@ element: creator (0009,0010) = ``MEKONG 1.0``, digest (0009,1001) LO, 64 hex dig
 uplink marks an instance replicated only when this equals its own digest. For an instance
 already held with other content (``duplicate_policy = keep_first``) it is the kept copy's
 digest, so the sender sees the mismatch. Other clients ignore private elements.
+
+Damage in transit: a part may carry a ``Content-Digest: sha-256=:…:`` header (RFC 9530; the
+uplink always sends one). A part whose bytes do not hash to it is not stored: it is refused
+with Failure Reason 0110 (processing failure, which a sender retries) and says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections import Counter
@@ -29,6 +34,7 @@ from mekong.shared.dicomweb.accept import parse_accept
 from mekong.shared.dicomweb.dicomjson import attribute_json, dicom_json_response
 from mekong.shared.dicomweb.params import checked_uid
 from mekong.shared.dicomweb.state import state
+from mekong.shared.http import contentdigest
 from mekong.shared.http.auditing import record
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ _REASONS = {
     Failure.INTERNAL: 0x0110,  # processing failure
 }
 _WRONG_STUDY = 0xA900  # data set does not match the study of the request URL
+_DAMAGED = 0x0110  # processing failure: the part's bytes differ from its Content-Digest
 DIGEST_CREATOR = "MEKONG 1.0"
 DIGEST_CREATOR_TAG = "00090010"
 DIGEST_TAG = "00091001"  # SHA-256 (hex) of the stored bytes, see the module docstring
@@ -61,10 +68,14 @@ async def store_instances(request: web.Request) -> web.Response:
     stored, failed = [], []
     studies: Counter[str] = Counter()
     source = f"STOW {request.remote or ''}"[:16]
-    for number, data in enumerate(parts, start=1):
+    for number, (data, expected) in enumerate(parts, start=1):
         header = _peek(data)
         if study and header and str(header.get("StudyInstanceUID", "")) != study:
             failed.append(_failed(header, _WRONG_STUDY, f"part {number} is not in study {study}"))
+            continue
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            text = f"part {number} does not match its Content-Digest: damaged in transit"
+            failed.append(_failed(header, _DAMAGED, text))
             continue
         result = await state(request).archive.store(data, source)
         if result.ok:
@@ -81,7 +92,8 @@ async def store_instances(request: web.Request) -> web.Response:
     return _response(stored, failed, base, study)
 
 
-async def _read_parts(request: web.Request) -> list[bytes]:
+async def _read_parts(request: web.Request) -> list[tuple[bytes, str | None]]:
+    """Each part's bytes and the SHA-256 its Content-Digest header announces (or None)."""
     content_type = request.headers.get("Content-Type", "")
     media = parse_accept(content_type)[0]
     if media.type != "multipart/related" or media.part_type not in ("application/dicom", ""):
@@ -98,7 +110,8 @@ async def _read_parts(request: web.Request) -> list[bytes]:
             kind = part.headers.get("Content-Type", "application/dicom").split(";")[0].strip()
             if kind.lower() != "application/dicom":
                 raise ValueError(f"part of type '{kind}': only application/dicom is accepted")
-            parts.append(bytes(await part.read()))
+            expected = contentdigest.expected_sha256(part.headers.get(contentdigest.HEADER))
+            parts.append((bytes(await part.read()), expected))
     except (ValueError, AssertionError) as exc:
         raise web.HTTPBadRequest(text=f"the multipart body cannot be read: {exc}") from None
     if not parts:

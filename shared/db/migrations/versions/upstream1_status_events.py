@@ -2,14 +2,14 @@
 ``upstream_event``.
 
 Revision ID: upstream1
-Revises: reclaim1
+Revises: uplink2
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "upstream1"
-down_revision = "reclaim1"
+down_revision = "uplink2"
 branch_labels = None
 depends_on = None
 
