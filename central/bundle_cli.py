@@ -5,12 +5,14 @@ bundles with (``uplink.bundle_key`` in the edge's configuration)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
 
-from mekong.central.bundles import BundleStore
+from mekong.central.bundles import CURRENT, BundleStore, hub_catalogue
 from mekong.shared.bundles import BundleError
+from mekong.shared.cli_support import with_index
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,6 +38,9 @@ def _issue(args: argparse.Namespace) -> int:
     if not isinstance(settings, dict):
         print('the file must hold {"settings": {...}}', file=sys.stderr)
         return 2
+    if settings.get("catalogue") == CURRENT:
+        settings = {**settings, "catalogue": asyncio.run(with_index(
+            args.data, lambda index: index.reading(hub_catalogue)))}  # fmt: skip
     try:
         version, _ = BundleStore(args.data).issue(settings, args.by)
     except BundleError as error:

@@ -27,12 +27,15 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+from sqlalchemy import Connection
 
 from mekong.shared import bundles
 from mekong.shared.auth.roles import Permission, requires
+from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
 from mekong.shared.http.auditing import record
 from mekong.shared.http.errors import error_response, json_object
+from mekong.shared.ris import catalogue
 from mekong.shared.storage.files import create_file
 
 routes = web.RouteTableDef()
@@ -95,6 +98,18 @@ def _name(version: int) -> str:
     return f"{version:06d}.json"
 
 
+CURRENT = "current"  # "catalogue": "current" = the hub's master files as they are now
+
+
+def hub_catalogue(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every master file of this node, as bundle entries (without bookkeeping columns)."""
+    return {
+        kind: [{k: v for k, v in entry.items() if k != "updated_at" and v is not None}
+               for entry in catalogue.entries(conn, kind)]
+        for kind in bundles.CATALOGUE_KINDS
+    }  # fmt: skip
+
+
 def _store(request: web.Request) -> BundleStore:
     store = request.app[STORE_KEY]
     assert isinstance(store, BundleStore)
@@ -121,7 +136,12 @@ async def issue(request: web.Request) -> web.Response:
     body = await json_object(request)
     settings = body.get("settings")
     if not isinstance(settings, dict):
-        return error_response(400, 'send {"settings": {...}} (log_level, aes, uplink_bandwidth)')
+        return error_response(400, 'send {"settings": {...}} (log_level, aes, uplink_bandwidth, '
+                                   "catalogue)")  # fmt: skip
+    if settings.get("catalogue") == CURRENT:
+        index = keys.node(request).index
+        assert index is not None
+        settings = {**settings, "catalogue": await index.reading(hub_catalogue)}
     try:
         principal = principal_of(request)
         issuer = principal.name if principal is not None else "anonymous"

@@ -15,8 +15,11 @@ body::
 ``settings`` holds the desired state of each key it names; keys it leaves out are left alone
 on the edge. Known keys: ``log_level`` (DEBUG … CRITICAL), ``aes`` (the whole table of known
 DICOM AEs, each ``{"title", "host", "port", "allow", "fuzzy_find", "ascii_worklist",
-"description"}``) and ``uplink_bandwidth`` (bytes/s, 0 = unlimited). :func:`open_envelope`
-checks the signature, then the format, then every setting, and says what is wrong.
+"description"}``), ``uplink_bandwidth`` (bytes/s, 0 = unlimited) and ``catalogue`` (master
+files ``service``, ``department``, ``room``, ``device``, ``staff``: each a list of entries that
+replaces that master file at the edge — RIS-9.6 where the HIS talks to the hub).
+:func:`open_envelope` checks the signature, then the format, then every setting, and says
+what is wrong.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from mekong.shared.db.index import RemoteAE
 from mekong.shared.dimse.known_aes import remote_ae
 from mekong.shared.logs import LEVELS
+from mekong.shared.ris.catalogue import clean_entry
+from mekong.shared.ris.errors import DomainError
 
 FORMAT = "mekong-config-bundle/1"
-SETTINGS = ("log_level", "aes", "uplink_bandwidth")
+SETTINGS = ("log_level", "aes", "uplink_bandwidth", "catalogue")
+CATALOGUE_KINDS = ("service", "department", "room", "device", "staff")
 
 
 class BundleError(ValueError):
@@ -134,6 +140,7 @@ def check_settings(settings: dict[str, Any]) -> None:
         not isinstance(bandwidth, int) or isinstance(bandwidth, bool) or bandwidth < 0
     ):
         raise BundleError(f"uplink_bandwidth must be bytes/s ≥ 0, got {bandwidth!r}")
+    _check_catalogue(settings.get("catalogue"))
     aes = settings.get("aes")
     if aes is not None:
         if not isinstance(aes, list):
@@ -141,6 +148,27 @@ def check_settings(settings: dict[str, Any]) -> None:
         titles = [_ae(item, n).title for n, item in enumerate(aes)]
         if len(set(titles)) != len(titles):
             raise BundleError("aes names an AE title twice")
+
+
+def _check_catalogue(catalogue: Any) -> None:
+    """``{"service": [entry, ...], ...}``: each kind named replaces that master file at the
+    edge; every entry is checked as ``mekong ris add`` checks it."""
+    if catalogue is None:
+        return
+    if not isinstance(catalogue, dict):
+        raise BundleError("catalogue must be an object of master files (service, device, ...)")
+    unknown = sorted(set(catalogue) - set(CATALOGUE_KINDS))
+    if unknown:
+        raise BundleError(f"catalogue: unknown master file(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(CATALOGUE_KINDS)}")  # fmt: skip
+    for kind, entries in catalogue.items():
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise BundleError(f"catalogue.{kind} must be a list of objects")
+        for n, entry in enumerate(entries):
+            try:
+                clean_entry(kind, entry)
+            except DomainError as error:
+                raise BundleError(f"catalogue.{kind}[{n}]: {error.message}") from None
 
 
 def _ae(item: Any, n: int) -> RemoteAE:

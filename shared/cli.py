@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int)
     serve.add_argument("--dicom-port", type=int)
     serve.add_argument("--hl7-port", type=int)
+    serve.add_argument("--mtls-port", type=int, help="hub: the edges' mutual-TLS port")
     serve.add_argument("--ae-title")
     serve.add_argument("--log-level")
     serve.add_argument(
@@ -115,6 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
             "bind": args.bind,
             "log_level": args.log_level,
             "http.port": args.http_port,
+            "hub.mtls_port": args.mtls_port,
             "dicom.port": args.dicom_port,
             "hl7.port": args.hl7_port,
             "dicom.ae_title": args.ae_title,

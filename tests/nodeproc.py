@@ -28,7 +28,7 @@ def peer_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}
 
 
-_PORTS = ("http_port", "dicom_port", "hl7_port")
+_PORTS = ("http_port", "dicom_port", "hl7_port", "mtls_port")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class NodeProcess:
     http_port: int = 0  # 0: a free port is drawn (again if it is taken by the time we bind)
     dicom_port: int = 0
     hl7_port: int = 0
+    mtls_port: int = 0  # a hub's mutual-TLS listener for its edges
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _drawn: tuple[str, ...] = field(default=(), init=False, repr=False)
@@ -86,6 +87,8 @@ class NodeProcess:
             "--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port),
             "--hl7-port", str(self.hl7_port), *self._trust_args(), *self.extra_args,
         ]  # fmt: skip
+        if self.mode == "hub":
+            command += ["--mtls-port", str(self.mtls_port)]
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=peer_env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

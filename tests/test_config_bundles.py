@@ -57,6 +57,9 @@ def test_a_changed_body_is_refused() -> None:
         ({"aes": {"title": "X"}}, "aes must be a list"),
         ({"aes": [{**AE_1, "port": 0}]}, r"aes\[0\]: port"),
         ({"aes": [AE_1, AE_1]}, "twice"),
+        ({"catalogue": {"printer": []}}, "unknown master file"),
+        ({"catalogue": {"service": [{"code": "SA01", "colour": "x"}]}}, r"catalogue.service\[0\]"),
+        ({"catalogue": {"device": [{"ae_title": "BAD\\AE"}]}}, r"catalogue.device\[0\]"),
     ],
 )
 def test_wrong_settings_are_named(settings: dict, message: str) -> None:
@@ -156,10 +159,29 @@ def test_bundles_reach_the_edge_forgeries_do_not_and_rollback_holds(
     wait_for(lambda: _bundles(edge)["last_check"] > state["last_check"] + 0.5, 30, "two looks")
     assert _bundles(edge)["version"] == 2  # bundle 4 is not taken again
 
-    # 6. after a restart the bundle in force still holds (log level lives in memory)
+    # 6. the hub's master files as they are now ("catalogue": "current") replace the edge's
+    for entry in (
+        ("service", "code=SA01", "name=Siêu âm bụng tổng quát", "modality=US"),
+        ("device", "ae_title=US1", "modality=US", "room=P1", "site=clinic1"),
+    ):
+        added = mekong_cli("ris", "add", *entry, "--data", str(hub.data_dir))
+        assert added.returncode == 0, added.stderr
+    reply = requests.put(
+        f"http://127.0.0.1:{hub.http_port}/api/hub/config-bundle",
+        json={"settings": {"catalogue": "current"}},
+        headers={"Authorization": f"Bearer {token}"}, timeout=10,
+    )  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    version = reply.json()["version"]
+    wait_for(lambda: _bundles(edge)["version"] == version, 30, "the catalogue bundle")
+    services = mekong_cli("ris", "list", "service", "--data", str(edge.data_dir)).stdout
+    assert "SA01" in services and "Siêu âm bụng tổng quát" in services
+    assert "US1" in mekong_cli("ris", "list", "device", "--data", str(edge.data_dir)).stdout
+
+    # 7. after a restart the bundle in force still holds (log level lives in memory)
     edge.stop()
     edge.start()
-    assert _bundles(edge)["version"] == 2 and _log_level(edge) == "INFO"
+    assert _bundles(edge)["version"] == version and _log_level(edge) == "INFO"
 
 
 def test_an_edge_without_the_permission_gets_no_bundle(node_factory, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from mekong.central.ca import HubCA, key_pem
 from tests.authn import add_token, cli
 from tests.conftest import ct_instances, index_digests, storescu
-from tests.nodeproc import NodeProcess, free_port
+from tests.nodeproc import NodeProcess
 from tests.test_uplink import wait_for
 from tools import gendata
 
@@ -59,9 +59,8 @@ def start_hub_and_edge(
     hub_toml_extra: str = "",
 ):
     """A hub, site clinic1 added, an edge enrolled with its token (two processes)."""
-    mtls_port = free_port()
     hub_toml = tmp_path / "hub.toml"
-    hub_toml.write_text(f"[hub]\nmtls_port = {mtls_port}\n" + hub_toml_extra)
+    hub_toml.write_text(hub_toml_extra)
     hub = node_factory("hub", mode="hub", trusted_loopback=False,
                        extra_args=["--config", str(hub_toml)]).start()  # fmt: skip
     added = cli("site", "add", "clinic1", "--data", str(hub.data_dir))
@@ -77,7 +76,7 @@ def start_hub_and_edge(
         "--config", str(edge_toml), "--hub-url", hub.url, "--enroll-token", token,
     ]).start()  # fmt: skip
     admin = add_token(hub, "hub_admin", "admin")
-    return hub, edge, token, mtls_port, admin
+    return hub, edge, token, hub.mtls_port, admin
 
 
 def _sites(hub: NodeProcess, admin: str) -> dict[str, dict]:

@@ -25,6 +25,7 @@ from mekong.edge.downlink.applied import AppliedBundles, State
 from mekong.edge.downlink.channel import Channel
 from mekong.shared import bundles, logs
 from mekong.shared.audit.trail import FAILURE, SUCCESS, AuditEvent
+from mekong.shared.ris import catalogue
 
 if TYPE_CHECKING:
     from mekong.shared.node import Node
@@ -132,6 +133,10 @@ class BundlePuller:
 
     async def _apply(self, bundle: bundles.Bundle, cause: str) -> None:
         settings = bundle.settings
+        catalogue_files = settings.get("catalogue") or {}
+        if catalogue_files:  # every master file named, in one transaction
+            assert self.node.index is not None
+            await self.node.index.transaction(lambda conn: _replace(conn, catalogue_files))
         aes = bundle.aes
         if aes is not None:
             assert self.node.index is not None
@@ -181,3 +186,8 @@ class BundlePuller:
                 "key_id": bundles.key_id(self.key) if self.key else "",
                 "last_check": self.last_check,
                 "last_error": self.last_error}  # fmt: skip
+
+
+def _replace(conn: Any, files: dict[str, list[dict[str, Any]]]) -> None:
+    for kind, entries in files.items():
+        catalogue.replace_entries(conn, kind, entries)

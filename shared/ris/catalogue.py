@@ -76,6 +76,13 @@ def upsert_entry(conn: Connection, kind: str, values: dict[str, Any]) -> str:
     return "added"
 
 
+def replace_entries(conn: Connection, kind: str, entries: list[dict[str, Any]]) -> None:
+    """The whole master file ``kind`` becomes ``entries`` (a configuration bundle)."""
+    conn.execute(delete(TABLES[kind]))
+    for entry in entries:
+        upsert_entry(conn, kind, entry)
+
+
 def delete_entry(conn: Connection, kind: str, key: str) -> bool:
     table = TABLES[kind]
     key_column = table.primary_key.columns.values()[0]
