@@ -16,6 +16,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.central.blobs",
     "mekong.central.discovery",
     "mekong.central.status_in",
+    "mekong.central.audit_in",
     "mekong.central.uploads",
 )
 

@@ -102,6 +102,11 @@ def _register_hub(node: Any) -> None:
     status_up = StatusUpstream(node, link, node.config.uplink.poll_interval)
     node.add_component(status_up)
     node.health_sections["status_upstream"] = status_up.health
+    from mekong.edge.hub.audit_up import AuditUpstream
+
+    audit_up = AuditUpstream(node, link, node.config.hub.report_interval)
+    node.add_component(audit_up)
+    node.health_sections["audit_upstream"] = audit_up.health
     if node.config.reclaim.enabled:
         _register_reclaim(node, link)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,6 +13,9 @@ import pydicom
 import pytest
 import requests
 
+from mekong.shared.audit.sites import append_from_site, sealed_after
+from mekong.shared.audit.trail import AuditEvent, append, verify
+from mekong.shared.cli_support import with_index
 from tests.authn import add_token, browser, cli, db
 from tests.conftest import dcmtk, storescu
 from tests.nodeproc import AE_TITLE, NodeProcess
@@ -123,3 +127,26 @@ def test_a_storage_association_is_one_event_per_study(audited, tmp_path: Path) -
         "AUD002",
     )
     assert '"instances": 3' in event["detail"]
+
+
+def test_a_site_trail_resent_is_kept_once_and_bad_events_are_refused(tmp_path: Path) -> None:
+    async def make(_index: object) -> None:
+        return None
+
+    asyncio.run(with_index(tmp_path / "edge", make))
+    asyncio.run(with_index(tmp_path / "hub", make))
+    edge_db, hub_db = tmp_path / "edge" / "index.db", tmp_path / "hub" / "index.db"
+    events = [AuditEvent("ktv_lan", "user", "images.retrieve", object=f"1.2.3.{n}",
+                         patient_id="BN001", detail={"n": n}) for n in range(3)]  # fmt: skip
+    append(edge_db, events, seal_too=True)
+    sent = sealed_after(edge_db, 0, 500)
+    assert [e["id"] for e in sent] == [1, 2, 3] and all(e["hash"] for e in sent)
+    assert append_from_site(hub_db, "clinic1", sent[:2]) == (2, 2)
+    assert append_from_site(hub_db, "clinic1", sent) == (1, 3)  # a resend: only the new one
+    assert append_from_site(hub_db, "clinic2", sent[:1]) == (1, 1)  # another site's own ids
+    with pytest.raises(ValueError, match="id"):
+        append_from_site(hub_db, "clinic1", [{**sent[0], "id": "x"}])
+    with pytest.raises(ValueError, match="action"):
+        append_from_site(hub_db, "clinic1", [{**sent[0], "id": 9, "action": ""}])
+    append(hub_db, [], seal_too=True)
+    assert verify(hub_db).ok

@@ -125,6 +125,18 @@ def test_enrolled_edge_replicates_over_mutual_tls_and_revocation_stops_it(
     study_uid = _study(files[0])
     assert detail.status_code == 200 and f'data-study="{study_uid}"' in detail.text
 
+    # the edge's audit trail is kept at the hub too (its C-STOREs among it), once each
+    auditor = {"Authorization": f"Bearer {add_token(hub, 'kiem_toan', 'auditor')}"}
+
+    def site_events() -> list[dict]:
+        reply = requests.get(f"{hub.url}/api/audit", headers=auditor, timeout=10,
+                             params={"source": "site:clinic1", "limit": "1000"})  # fmt: skip
+        return reply.json()
+
+    wait_for(lambda: any(e["action"] == "images.store" for e in site_events()), what="audit")
+    ids = [json.loads(e["detail"])["site_event_id"] for e in site_events()]
+    assert len(ids) == len(set(ids)) and edge.health()["audit_upstream"]["sent"] >= len(ids)
+
     # a configuration bundle issued on the hub reaches the enrolled edge over mutual TLS; the
     # hub's bundle key was fetched once over that pinned channel and kept
     bundle = tmp_path / "bundle.json"

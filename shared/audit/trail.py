@@ -55,9 +55,7 @@ def append(db_path: Path, events: Iterable[AuditEvent], seal_too: bool = False) 
     conn = connect(db_path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 9)})", rows
-        )
+        insert(conn, rows)
         sealed = _seal(conn) if seal_too else 0
         conn.execute("COMMIT")
         return sealed
@@ -67,6 +65,13 @@ def append(db_path: Path, events: Iterable[AuditEvent], seal_too: bool = False) 
         raise
     finally:
         conn.close()
+
+
+def insert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Unsealed events (``AuditEvent.row()``) inside the caller's transaction."""
+    conn.executemany(
+        f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 9)})", rows
+    )
 
 
 def seal(db_path: Path) -> int:

@@ -37,13 +37,15 @@ class Permission(StrEnum):
     ORDERS_PULL = "orders.pull"  # an edge fetching its site's orders from the hub
     BLOBS_FETCH = "blobs.fetch"  # an edge fetching back a study it freed (from the hub)
     ORDERS_REPORT = "orders.report"  # an edge reporting its orders' status to the hub
+    AUDIT_PUSH = "audit.push"  # an edge sending its audit trail to the hub
     SELF = "self"  # any signed-in user: own profile, own password, logout
     SITE_REPORT = "site.report"  # an enrolled edge reports its health to the hub
 
 
 _READ_IMAGES = {Permission.IMAGES_READ, Permission.ORDERS_READ}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission) - {Permission.AUDIT_READ, Permission.SITE_REPORT},
+    Role.ADMIN: frozenset(Permission)
+    - {Permission.AUDIT_READ, Permission.SITE_REPORT, Permission.AUDIT_PUSH},
     Role.RADIOLOGIST: frozenset(_READ_IMAGES | {Permission.IMAGES_WRITE}),
     Role.TECHNICIAN: frozenset(_READ_IMAGES | {Permission.IMAGES_WRITE, Permission.ORDERS_WRITE}),
     Role.RECEPTIONIST: frozenset({Permission.ORDERS_READ, Permission.ORDERS_WRITE}),
@@ -61,6 +63,7 @@ ROLE_PERMISSIONS[Role.SITE] = frozenset(
         Permission.CONFIG_PULL,
         Permission.BLOBS_FETCH,
         Permission.ORDERS_REPORT,
+        Permission.AUDIT_PUSH,
         Permission.ORDERS_PULL,
     }
 )

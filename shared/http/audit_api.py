@@ -16,7 +16,7 @@ from mekong.shared.http import keys
 from mekong.shared.http.auditing import record
 
 routes = web.RouteTableDef()
-_FILTERS = ("actor", "action", "outcome", "patient_id", "object")
+_FILTERS = ("actor", "action", "outcome", "patient_id", "object", "source")
 
 
 @routes.get("/api/audit")
