@@ -17,6 +17,7 @@ ROUTE_MODULES_NAMES = (
     "mekong.central.discovery",
     "mekong.central.status_in",
     "mekong.central.audit_in",
+    "mekong.central.originals_in",
     "mekong.central.uploads",
 )
 

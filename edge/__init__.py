@@ -107,6 +107,11 @@ def _register_hub(node: Any) -> None:
     audit_up = AuditUpstream(node, link, node.config.hub.report_interval)
     node.add_component(audit_up)
     node.health_sections["audit_upstream"] = audit_up.health
+    from mekong.edge.hub.originals_up import OriginalsUpstream
+
+    originals_up = OriginalsUpstream(node, link, node.config.uplink.poll_interval * 5)
+    node.add_component(originals_up)
+    node.health_sections["originals_upstream"] = originals_up.health
     if node.config.reclaim.enabled:
         _register_reclaim(node, link)
 

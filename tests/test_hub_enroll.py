@@ -7,6 +7,7 @@ edge's health report."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -19,10 +20,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from PIL import Image
 
 from mekong.central.ca import HubCA, key_pem
 from tests.authn import add_token, cli
 from tests.conftest import ct_instances, index_digests, storescu
+from tests.edge_support import call, multipart, new_order
 from tests.nodeproc import NodeProcess
 from tests.test_uplink import wait_for
 from tools import gendata
@@ -225,3 +228,24 @@ def _study(path: Path) -> str:
     import pydicom
 
     return str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+def test_an_imported_original_follows_its_instance_to_the_hub(hub_and_edge, tmp_path: Path) -> None:
+    """A JPEG uploaded at the edge becomes DICOM; both reach the hub, the original byte for
+    byte (PACS-5.4 at the hub), once."""
+    hub, edge, _token, _port, admin = hub_and_edge
+    new_order(edge, "ORIG1")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(jpeg, "JPEG")
+    body, headers = multipart({"accession": "ORIG1", "device": "ecg"}, "điện tim.jpg",
+                              jpeg.getvalue())  # fmt: skip
+    status, result = call(edge, "POST", "/api/import", data=body, headers=headers)
+    assert status == 201, result
+    [sop_uid] = result["sop_uids"]
+    bearer = {"Authorization": f"Bearer {admin}"}
+    url = f"{hub.url}/api/import/originals/{sop_uid}"
+    wait_for(lambda: requests.get(url, headers=bearer, timeout=10).ok, what="the original")
+    reply = requests.get(url, headers=bearer, timeout=10)
+    assert reply.content == jpeg.getvalue() and reply.headers["Content-Type"] == "image/jpeg"
+    assert "%C4%91i%E1%BB%87n%20tim.jpg" in reply.headers["Content-Disposition"]
+    assert edge.health()["originals_upstream"]["sent"] == 1

@@ -1,7 +1,6 @@
 """Import over HTTP (RIS-6.8, FEAT-2.2, PACS-5.4).
 
 POST /api/import                          multipart: file, accession, device
-GET  /api/import/originals/{sop_uid}      the original file an object was made from
 GET  /api/import/folders                  watch folders: waiting files, errors, counts
 """
 
@@ -15,10 +14,7 @@ from mekong.edge.imports.convert import NotConvertible
 from mekong.edge.imports.service import Actor, Importer, StoreRefused
 from mekong.edge.orders import UnknownOrder
 from mekong.shared.auth.roles import Permission, requires
-from mekong.shared.db import originals
-from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
-from mekong.shared.http.auditing import record
 from mekong.shared.http.errors import error_response
 
 routes = web.RouteTableDef()
@@ -78,32 +74,6 @@ async def upload(request: web.Request) -> web.Response:
     except StoreRefused as exc:
         return error_response(503, str(exc))
     return web.json_response(result.json(), status=200 if result.duplicate else 201)
-
-
-@routes.get("/api/import/originals/{sop_uid}")
-@requires(Permission.IMAGES_READ)
-async def original(request: web.Request) -> web.StreamResponse:
-    """The original file (byte for byte) an imported object was made from."""
-    sop_uid = request.match_info["sop_uid"]
-    node = keys.node(request)
-    assert node.index is not None and node.blobs is not None
-    found = await node.index.reading(lambda conn: originals.by_sop_uid(conn, sop_uid))
-    if found is None:
-        return error_response(404, f"no original is kept for instance {sop_uid}")
-    record(request, "import.original.read", object=sop_uid,
-           detail={"file": found.filename, "accession": found.accession},
-           dedupe=(sop_uid,))  # fmt: skip
-    name = found.filename.replace('"', "")
-    return web.FileResponse(node.blobs.path_for(found.digest), headers={
-        "Content-Type": found.media_type,
-        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}",
-    })  # fmt: skip
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 @routes.get("/api/import/folders")

@@ -81,3 +81,12 @@ upstream_event = Table(
     Column("sent_at", Float, nullable=True),
 )
 Index("ix_upstream_event_state", upstream_event.c.state, upstream_event.c.id)
+
+# Non-DICOM originals an enrolled edge delivered to its hub (issue 6 item 2; PACS-5.4 at the
+# hub): one row once the hub confirmed the original's SHA-256.
+original_sent = Table(
+    "original_sent",
+    metadata,
+    Column("original_fk", Integer, primary_key=True),  # import_original.id
+    Column("sent_at", Float, nullable=False),
+)

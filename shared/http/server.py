@@ -22,6 +22,7 @@ from mekong.shared.http import (
     mobile,
     openapi,
     orders,
+    originals,
     outbox,
     unmatched,
     users,
@@ -41,7 +42,8 @@ NODE_KEY: web.AppKey[Node] = web.AppKey("node")
 # viewer stays last: its catch-all /{path:.*} must be registered after every other route
 ROUTE_MODULES = (
     health, openapi, auth, users, admin, aes, audit_api, mobile, orders, hl7log, unmatched,
-    outbox, qido, retrieve, rendered, stow, wado_uri, iid, *console.ROUTE_MODULES, viewer,
+    outbox, qido, retrieve, rendered, stow, wado_uri, iid, originals,
+    *console.ROUTE_MODULES, viewer,
 )  # fmt: skip
 
 
