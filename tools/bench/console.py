@@ -261,7 +261,9 @@ def run(args: argparse.Namespace, tmp: Path) -> list[str]:
             print("\n".join(table(title, *result)), flush=True)
         if args.saturation:
             result = run_load(node, sessions, data, 0.0, args.saturation, args.warmup)
-            lines += table(f"{len(sessions)} users, no think time (saturation)", *result)
+            title = f"{len(sessions)} users, no think time (saturation)"
+            lines += table(title, *result)
+            print("\n".join(table(title, *result)), flush=True)
     finally:
         node.stop()
     return lines
@@ -284,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mekong-bench-console-") as tmp:
         lines = run(args, Path(tmp))
-    text = "\n".join(lines) + "\n"
-    print(text)
+    text = "\n".join(lines) + "\n"  # printed as it came
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     return 0
