@@ -73,6 +73,14 @@ def _counts(node: NodeProcess) -> dict[str, int]:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     root = tmp_path_factory.mktemp("injection")
     node = NodeProcess(root / "data", trusted_loopback=False).start()
+    try:
+        yield _prepare(node, root)
+    finally:  # also when the preparation fails: no node left running
+        node.stop()
+
+
+def _prepare(node: NodeProcess, root: Path) -> Target:
+    """The sentinels: a stored study, an order, tokens, an AE, a user; the row counts."""
     files = gendata.vietnamese_patient(root / "vn")
     assert storescu(node, *files).returncode == 0
     with MllpClient("127.0.0.1", node.hl7_port) as client:
@@ -83,8 +91,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     assert reply[0] == 200, reply
     signed_in(node, "sentinel_user", "technician")
     study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
-    yield Target(node, tokens, study_uid, _counts(node))
-    node.stop()
+    return Target(node, tokens, study_uid, _counts(node))
 
 
 def _call(node: NodeProcess, method: str, path: str, token: str, body: dict | None = None
