@@ -25,9 +25,9 @@ def paths(role: Role) -> set[str]:
 
 
 def test_menu_shows_only_what_the_role_allows() -> None:
-    assert paths(Role.RECEPTIONIST) == {"/orders"}
+    assert paths(Role.RECEPTIONIST) == {"/orders", "/unmatched"}
     assert menu.first_page(Role.RECEPTIONIST.value) == "/orders"
-    assert paths(Role.REFERRING) == {"/studies", "/orders"}
+    assert paths(Role.REFERRING) == {"/studies", "/orders", "/unmatched"}
     assert "/admin/hl7" in paths(Role.AUDITOR) and "/admin/hl7" not in paths(Role.TECHNICIAN)
     assert "/audit" in paths(Role.AUDITOR) and "/admin/users" not in paths(Role.AUDITOR)
     assert "/admin/users" in paths(Role.ADMIN) and "/audit" not in paths(Role.ADMIN)

@@ -11,22 +11,26 @@ from mekong.shared.console import (
     assets,
     audit,
     hl7log,
+    listcache,
     logview,
     orders,
     render,
     signin,
     studies,
     system,
+    unmatched,
     users,
 )
 from mekong.shared.ris import events
 
-ROUTE_MODULES = (signin, assets, studies, orders, system, aes, logview, hl7log, users, audit)
+ROUTE_MODULES = (signin, assets, studies, orders, unmatched, system, aes, logview, hl7log, users,
+                 audit)  # fmt: skip
 
 
 def install(app: web.Application) -> None:
     """The template environment; the routes come with ``ROUTE_MODULES``."""
     render.setup(app)
+    listcache.install(app)
     app.on_shutdown.append(_end_streams)
 
 

@@ -22,6 +22,7 @@ class Entry:
 ENTRIES = (
     Entry("/studies", N_("Studies"), Permission.IMAGES_READ),
     Entry("/orders", N_("Waiting list"), Permission.ORDERS_READ),
+    Entry("/unmatched", N_("Unmatched studies"), Permission.ORDERS_READ),
     Entry("/admin/status", N_("System status"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/aes", N_("DICOM AEs"), Permission.SYSTEM_READ, ADMINISTRATION),
     Entry("/admin/logs", N_("Logs"), Permission.SYSTEM_READ, ADMINISTRATION),

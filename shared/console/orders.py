@@ -11,13 +11,17 @@ import datetime as dt
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 from sqlalchemy import Connection
 
-from mekong.shared.auth.roles import Permission, requires
-from mekong.shared.console.render import page
+from mekong.shared.auth.roles import Permission, allowed, requires
+from mekong.shared.console import i18n
+from mekong.shared.console.listcache import cache_of
+from mekong.shared.console.render import fragment, html, page
 from mekong.shared.db.attributes import Level
 from mekong.shared.db.query import Query
 from mekong.shared.http import keys
+from mekong.shared.http.access import principal_of
 from mekong.shared.http.auditing import record
 from mekong.shared.ris import catalogue, events, links, orders
 from mekong.shared.ris.errors import DomainError
@@ -38,18 +42,31 @@ def _filters(request: web.Request) -> Filters:
     return Filters(**values)
 
 
-async def _context(request: web.Request) -> dict[str, Any]:
-    chosen = _filters(request)
+async def _waiting(request: web.Request, chosen: Filters) -> tuple[list[dict], list[dict], Any]:
+    """(orders, rooms, the unmatched alert), shared by every user asking with the same
+    filters (:mod:`listcache`)."""
     index = keys.node(request).index
     assert index is not None
 
     def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
         return waiting_orders(conn, chosen), catalogue.entries(conn, "room"), _unmatched(conn)
 
-    rows, rooms, unmatched = await index.reading(work)
-    shown = {n: request.query.get(n, "").strip()[:64] for n in Filters.names()}
-    return {"rows": rows, "rooms": rooms, "chosen": shown, "statuses": WAITING,
-            "unmatched": unmatched}  # fmt: skip
+    return await cache_of(request).get(("waiting", chosen), lambda: index.reading(work))
+
+
+async def _table(request: web.Request, chosen: Filters) -> str:
+    """The drawn table: the same for every user with the same filters, language and right to
+    change orders, so drawn once for them all until an order changes."""
+    principal = principal_of(request)
+    writer = bool(principal) and allowed(principal.role, Permission.ORDERS_WRITE)  # type: ignore[union-attr]
+    key = ("waiting table", chosen, i18n.language_of(request), writer)
+
+    async def draw() -> str:
+        rows, rooms, unmatched = await _waiting(request, chosen)
+        return fragment(request, "orders_table.html", {"rows": rows, "rooms": rooms,
+                                                       "unmatched": unmatched})  # fmt: skip
+
+    return await cache_of(request).get(key, draw)
 
 
 def _unmatched(conn: Connection) -> dict[str, Any]:
@@ -63,13 +80,18 @@ def _unmatched(conn: Connection) -> dict[str, Any]:
 @routes.get("/orders")
 @requires(Permission.ORDERS_READ)
 async def waiting_page(request: web.Request) -> web.Response:
-    return page(request, "orders.html", await _context(request))
+    chosen = _filters(request)
+    table = Markup(await _table(request, chosen))  # noqa: S704 - drawn by the autoescaping env
+    _, rooms, _ = await _waiting(request, chosen)
+    shown = {n: request.query.get(n, "").strip()[:64] for n in Filters.names()}
+    return page(request, "orders.html", {"table": table, "rooms": rooms, "chosen": shown,
+                                         "statuses": WAITING})  # fmt: skip
 
 
 @routes.get("/orders/table")
 @requires(Permission.ORDERS_READ)
 async def waiting_table(request: web.Request) -> web.Response:
-    return page(request, "orders_table.html", await _context(request))
+    return html(request, await _table(request, _filters(request)))
 
 
 @routes.get("/orders/{accession}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, and_, exists, select, true
+from sqlalchemy import ColumnElement, Select, and_, select, true
 
 from mekong.shared.db import schema as t
 from mekong.shared.db.attributes import ATTRIBUTES, Attr, Level, representative_digest
@@ -140,4 +140,7 @@ def _fuzzy_name(value: str) -> ColumnElement[bool]:
 
 def _modalities_in_study(value: str) -> ColumnElement[bool]:
     modalities = [m.strip() for m in value.split("\\") if m.strip()]
-    return exists().where(t.series.c.study_fk == t.study.c.id, t.series.c.modality.in_(modalities))
+    # one list of studies, not a sub-query per study: SQLite ran the correlated EXISTS through
+    # the modality index (1.7 s at 100 000 studies, console benchmark); this takes 11-21 ms
+    series = select(t.series.c.study_fk).where(t.series.c.modality.in_(modalities))
+    return t.study.c.id.in_(series)

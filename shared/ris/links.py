@@ -82,6 +82,11 @@ def work_done(conn: Connection, study_uid: str, seq: int) -> None:
 
 def studies_of_order(conn: Connection, order_fk: int) -> list[dict[str, Any]]:
     """The stored studies linked to an order (for the order JSON)."""
+    return studies_of_orders(conn, [order_fk]).get(order_fk, [])
+
+
+def studies_of_orders(conn: Connection, order_fks: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """:func:`studies_of_order` of several orders in one query: {order id: studies}."""
     query = (
         select(
             recon_study,
@@ -91,11 +96,12 @@ def studies_of_order(conn: Connection, order_fk: int) -> list[dict[str, Any]]:
             t.study.c.num_instances,
         )  # fmt: skip
         .join(t.study, t.study.c.study_uid == recon_study.c.study_uid, isouter=True)
-        .where(recon_study.c.order_fk == order_fk, recon_study.c.state == LINKED)
+        .where(recon_study.c.order_fk.in_(order_fks), recon_study.c.state == LINKED)
         .order_by(recon_study.c.id)
     )
-    return [
-        {
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(query):
+        found.setdefault(row.order_fk, []).append({
             "study_uid": row.study_uid,
             "matched_by": row.matched_by,
             "linked_by": row.linked_by,
@@ -104,9 +110,8 @@ def studies_of_order(conn: Connection, order_fk: int) -> list[dict[str, Any]]:
             "modalities": row.modalities or "",
             "num_series": row.num_series or 0,
             "num_instances": row.num_instances or 0,
-        }
-        for row in conn.execute(query)
-    ]
+        })  # fmt: skip
+    return found
 
 
 def linked_study_uids(conn: Connection, order_fk: int) -> tuple[str, ...]:

@@ -216,6 +216,47 @@ def order_json(conn: Connection, row: Any) -> dict[str, Any]:
     visit = None
     if row.visit_fk is not None:
         visit = conn.execute(select(ris_visit).where(ris_visit.c.id == row.visit_fk)).one()
+    steps = [_step_json(s) for s in _steps(conn, row.id)]
+    return _order_dict(row, patient, visit, procedure, steps, links.studies_of_order(conn, row.id))
+
+
+def orders_json(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """:func:`order_json` of many orders with six queries in all, not five per order (the
+    waiting list shows up to 200: 1 000 statements took ~130 ms of the RIS thread)."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    patients = _by_id(conn, ris_patient, {row.patient_fk for row in rows})
+    visits = _by_id(conn, ris_visit, {row.visit_fk for row in rows if row.visit_fk is not None})
+    procedures = {p.order_fk: p for p in conn.execute(
+        select(ris_procedure).where(ris_procedure.c.order_fk.in_(ids)))}  # fmt: skip
+    steps: dict[int, list[dict[str, str]]] = {}
+    query = (
+        select(ris_sps, ris_procedure.c.order_fk.label("_order_fk"))
+        .join(ris_procedure, ris_procedure.c.id == ris_sps.c.procedure_fk)
+        .where(ris_procedure.c.order_fk.in_(ids))
+        .order_by(ris_sps.c.id)
+    )
+    for step in conn.execute(query):
+        steps.setdefault(step._order_fk, []).append(_step_json(step))
+    studies = links.studies_of_orders(conn, ids)
+    return [
+        _order_dict(row, patients[row.patient_fk], visits.get(row.visit_fk),
+                    procedures[row.id], steps.get(row.id, []), studies.get(row.id, []))
+        for row in rows
+    ]  # fmt: skip
+
+
+def _by_id(conn: Connection, table: Any, ids: set[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in conn.execute(select(table).where(table.c.id.in_(ids)))}
+
+
+def _order_dict(
+    row: Any, patient: Any, visit: Any, procedure: Any, steps: list[dict[str, str]],
+    studies: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
     return {
         "accession": row.accession,
         "placer_number": row.placer_number,
@@ -235,8 +276,8 @@ def order_json(conn: Connection, row: Any) -> dict[str, Any]:
             "description": procedure.description,
             "study_uid": procedure.study_uid,
         },
-        "steps": [_step_json(s) for s in _steps(conn, row.id)],
-        "studies": links.studies_of_order(conn, row.id),  # stored studies (RIS-3.8)
+        "steps": steps,
+        "studies": studies,  # stored studies (RIS-3.8)
     }
 
 
@@ -264,7 +305,7 @@ def list_orders(
     if station_ae:
         query = query.where(ris_sps.c.station_ae == station_ae)
     rows = conn.execute(query.order_by(ris_order.c.id.desc()).limit(limit)).all()
-    return [order_json(conn, row) for row in rows]
+    return orders_json(conn, rows)
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, exists, select
+from sqlalchemy import Connection, Select, and_, case, select
 
 from mekong.shared.db.ris_schema import ris_order, ris_patient, ris_procedure, ris_sps, ris_visit
 from mekong.shared.dicom.names import fuzzy_tokens
-from mekong.shared.ris.orders import PRIORITIES, order_json
+from mekong.shared.ris.orders import PRIORITIES, orders_json
 from mekong.shared.ris.status import Status
 
 WAITING = (Status.SCHEDULED, Status.ARRIVED, Status.IN_PROGRESS)
@@ -37,7 +37,7 @@ class Filters:
 def waiting_orders(conn: Connection, filters: Filters, limit: int = 200) -> list[dict[str, Any]]:
     query = _filtered(select(ris_order), filters)
     query = query.order_by(_RANK, ris_order.c.created_at, ris_order.c.id).limit(limit)
-    return [order_json(conn, row) for row in conn.execute(query).all()]
+    return orders_json(conn, conn.execute(query).all())
 
 
 def _filtered(query: Select, f: Filters) -> Select:
@@ -59,11 +59,11 @@ def _filtered(query: Select, f: Filters) -> Select:
         )  # fmt: skip
         if value
     ]
-    if step_conditions:
-        query = query.where(exists(
-            select(ris_sps.c.id)
-            .join(ris_procedure, ris_procedure.c.id == ris_sps.c.procedure_fk)
-            .where(ris_procedure.c.order_fk == ris_order.c.id, *step_conditions)
+    if step_conditions:  # one list of orders, not a sub-query per order (1 s at 3 000 orders)
+        query = query.where(ris_order.c.id.in_(
+            select(ris_procedure.c.order_fk)
+            .join(ris_sps, ris_sps.c.procedure_fk == ris_procedure.c.id)
+            .where(*step_conditions)
         ))  # fmt: skip
     return query
 
