@@ -84,6 +84,7 @@ class Hl7Destination:
 @dataclass(frozen=True)
 class Hl7Config:
     port: int = 2575
+    tls_port: int = 0  # MLLP over TLS (needs [tls]; with tls.client_ca, mutual); 0 = off
     destinations: tuple[Hl7Destination, ...] = ()
     max_attempts: int = 20  # deliveries tried before a message is dead-lettered
     retry_initial_seconds: float = 2.0  # first back-off; doubles per attempt
@@ -429,6 +430,7 @@ def validate(config: NodeConfig) -> None:
         ("http.port", config.http.port),
         ("hl7.port", config.hl7.port),
         ("dicom.tls_port", config.dicom.tls_port),
+        ("hl7.tls_port", config.hl7.tls_port),
     ):
         if not 0 <= port <= 65535:
             raise ConfigError(f"{key} must be 0..65535, got {port}")
@@ -508,6 +510,8 @@ def _validate_tls(config: NodeConfig) -> None:
             raise ConfigError(f"{key}: no such file {value!r} (make one: mekong tls self-signed)")
     if config.dicom.tls_port and not tls.enabled:
         raise ConfigError("dicom.tls_port needs tls.cert and tls.key")
+    if config.hl7.tls_port and not tls.enabled:
+        raise ConfigError("hl7.tls_port needs tls.cert and tls.key")
 
 
 def _validate_uplink(uplink: UplinkConfig) -> None:

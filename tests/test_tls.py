@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 
 import requests
@@ -10,6 +12,7 @@ from tests.authn import add_user, cli
 from tests.conftest import dcmtk, dimse_statuses
 from tests.nodeproc import AE_TITLE, NodeProcess, free_port
 from tools import gendata
+from tools.hl7send import END, START, ack_fields, frame, orm
 
 
 def test_https_and_dicom_tls_with_a_self_signed_pair(tmp_path: Path) -> None:
@@ -18,9 +21,10 @@ def test_https_and_dicom_tls_with_a_self_signed_pair(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     cert, key = data / "tls" / "cert.pem", data / "tls" / "key.pem"
     assert key.stat().st_mode & 0o777 == 0o600
-    tls_port = free_port()
+    tls_port, hl7_tls_port = free_port(), free_port()
     config = tmp_path / "node.toml"
-    config.write_text(f'[tls]\ncert = "{cert}"\nkey = "{key}"\n[dicom]\ntls_port = {tls_port}\n')
+    config.write_text(f'[tls]\ncert = "{cert}"\nkey = "{key}"\n[dicom]\ntls_port = {tls_port}\n'
+                      f"[hl7]\ntls_port = {hl7_tls_port}\n")  # fmt: skip
     node = NodeProcess(data, extra_args=["--config", str(config)], trusted_loopback=False,
                        ca_file=cert).start()  # fmt: skip
     try:
@@ -40,8 +44,38 @@ def test_https_and_dicom_tls_with_a_self_signed_pair(tmp_path: Path) -> None:
         assert node.health()["index"]["instances"] == 2
         plain = dcmtk("echoscu", "-aec", AE_TITLE, "127.0.0.1", str(tls_port), timeout=30)
         assert plain.returncode != 0  # the TLS port does not speak plain DICOM
+
+        # MLLP over TLS: an order from the HIS, the certificate verified, the ACK back
+        ack = _mllp_over_tls(hl7_tls_port, cert, orm("TLS-1", "TLS0001").encode())
+        assert ack_fields(ack)["code"] == "AA", ack
+        clear = _clear_text_answer(hl7_tls_port, orm("TLS-2", "TLS0002").encode())
+        assert b"MSA" not in clear  # nothing is accepted in clear text on that port
     finally:
         node.stop()
+
+
+def _clear_text_answer(port: int, message: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(frame(message))
+        try:
+            return raw.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return b""
+
+
+def _mllp_over_tls(port: int, cafile: Path, message: bytes) -> bytes:
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = False  # the self-signed pair names the machine, not 127.0.0.1
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw) as tls:  # fmt: skip
+        tls.sendall(frame(message))
+        data = b""
+        while END not in data:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data[data.find(START) + 1 : data.find(END)]
 
 
 def test_half_a_tls_pair_is_a_config_error(tmp_path: Path) -> None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
+from mekong.shared.config import TlsConfig
 from mekong.shared.hl7.receiver import Receiver
+from mekong.shared.tls import server_context
 
 if TYPE_CHECKING:
     from hl7.mllp import HL7StreamReader, HL7StreamWriter
@@ -35,21 +39,26 @@ class Hl7Listener:
         audit = node.audit.record if node.audit else None
         self.receiver = Receiver(node.index, "MEKONG", node.config.dicom.ae_title, audit)
         self.state = "stopped"
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._idle: dict[asyncio.Task, bool] = {}
 
     async def start(self) -> None:
         config = self.node.config
-        self._server = await start_hl7_server(
-            self._serve, config.bind, config.hl7.port, limit=MAX_MESSAGE
-        )
+        self._servers = [
+            await start_hl7_server(self._serve, config.bind, config.hl7.port, limit=MAX_MESSAGE)
+        ]
+        if config.hl7.tls_port:  # the same service behind TLS (SEC "use SSL", IHE ATNA-style)
+            self._servers.append(await start_hl7_server(
+                self._serve, config.bind, config.hl7.tls_port, limit=MAX_MESSAGE,
+                ssl=_tls_context(config.tls)))  # fmt: skip
         self.state = "running"
 
     async def stop(self) -> None:
-        if self._server is None:
+        if not self._servers:
             return
         self.state = "draining"
-        self._server.close()
+        for server in self._servers:
+            server.close()
         for task, idle in list(self._idle.items()):
             if idle:
                 task.cancel()
@@ -90,3 +99,8 @@ class Hl7Listener:
                 log.warning("HL7 from %s: data without the MLLP start byte skipped", peer)
             except ValueError:
                 log.warning("HL7 from %s: message over %d bytes dropped", peer, MAX_MESSAGE)
+
+
+def _tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    client_ca = Path(tls.client_ca) if tls.client_ca else None
+    return server_context(Path(tls.cert), Path(tls.key), client_ca)
