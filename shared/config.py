@@ -126,6 +126,47 @@ class AuthConfig:
     anonymous_networks: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class LdapConfig:
+    """Optional sign-in against the hospital directory (PACS-4.6); see docs/security.md."""
+
+    enabled: bool = False
+    url: str = ""  # ldaps://dc.benhvien.vn or ldap://dc.benhvien.vn:389
+    start_tls: bool = False  # ldap:// upgraded with StartTLS
+    ca_file: str = ""  # CA bundle for ldaps:// / StartTLS (default: the system's)
+    timeout_seconds: float = 3.0  # connect and each answer; an outage must not stall sign-in
+    # either bind straight as the user ("uid={username},ou=people,dc=benhvien,dc=vn") ...
+    user_dn_template: str = ""
+    # ... or search for the user (with this service account; "" = anonymous), then bind
+    bind_dn: str = ""
+    bind_password_file: str = ""  # the service account's password: a file (mode 0600) ...
+    bind_password_env: str = ""  # ... or the name of an environment variable
+    user_base: str = ""  # e.g. "ou=people,dc=benhvien,dc=vn"
+    user_filter: str = "(uid={username})"
+    username_attribute: str = "uid"  # sAMAccountName on Active Directory
+    display_name_attribute: str = "displayName"
+    group_base: str = ""  # groups are also searched here ("" = only the user's memberOf)
+    group_filter: str = "(|(member={user_dn})(uniqueMember={user_dn}))"
+    # group DN → Mekong role; the first listed group the user is in wins
+    group_roles: tuple[tuple[str, str], ...] = ()
+    default_role: str = ""  # role of users in none of the groups; "" = they are refused
+
+
+SYSLOG_FACILITIES = {"auth": 4, "authpriv": 10, **{f"local{n}": 16 + n for n in range(8)}}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Forwarding sealed audit events to a syslog collector (GEN-3, PACS-16; RFC 5424/5425)."""
+
+    syslog_url: str = ""  # tls://collector.benhvien.vn:6514 ("tcp://…" only for a test bench)
+    syslog_ca_file: str = ""  # CA that signed the collector's certificate (default: the system's)
+    syslog_client_cert: str = ""  # optional client certificate (PEM) + key for mutual TLS
+    syslog_client_key: str = ""
+    syslog_facility: str = "authpriv"  # authpriv (10, as IHE ATNA) or auth, local0..local7
+    syslog_hostname: str = ""  # HOSTNAME field; "" = this machine's name
+
+
 CAPTURE_KINDS = ("endoscopy", "ultrasound", "other")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -278,6 +319,8 @@ class NodeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     hl7: Hl7Config = field(default_factory=Hl7Config)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    ldap: LdapConfig = field(default_factory=LdapConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     recon: ReconConfig = field(default_factory=ReconConfig)
@@ -299,6 +342,7 @@ _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
     "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
     "hub": HubConfig, "reclaim": ReclaimConfig, "discovery": DiscoveryConfig,
+    "ldap": LdapConfig, "audit": AuditConfig,
 }  # fmt: skip
 _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
@@ -373,6 +417,8 @@ def _field_types(cls: type) -> dict[str, str]:
 def _coerce(key: str, value: Any, type_name: str) -> Any:
     if type_name in _TABLE_ARRAYS:
         return _table_array(key, value, _TABLE_ARRAYS[type_name])
+    if type_name == "tuple[tuple[str, str], ...]":
+        return _string_table(key, value)
     try:
         if type_name == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -415,6 +461,13 @@ def _table_array(key: str, value: Any, cls: type) -> tuple:
     return tuple(_section(cls, f"{key}[{n}]", item) for n, item in enumerate(value))
 
 
+def _string_table(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``[ldap.group_roles]``: a table of strings, kept in the order it was written."""
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"config key '{key}' must be a table of strings")
+    return tuple((str(k), v) for k, v in value.items())
+
+
 def validate(config: NodeConfig) -> None:
     """Raise ConfigError for the first invalid value."""
     _one_of("mode", config.mode, MODES)
@@ -445,6 +498,8 @@ def validate(config: NodeConfig) -> None:
     if not 1 <= config.dicom.workers <= 16:
         raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
     _validate_auth(config.auth)
+    _validate_ldap(config.ldap)
+    _validate_audit(config.audit)
     _validate_tls(config)
     _validate_uplink(config.uplink)
     _validate_hub(config)
@@ -495,6 +550,58 @@ def _validate_auth(auth: AuthConfig) -> None:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
             raise ConfigError(f"auth.anonymous_networks: {network!r} is not a network") from None
+
+
+def _validate_ldap(ldap: LdapConfig) -> None:
+    if not ldap.enabled:
+        return
+    if not re.match(r"^ldaps?://[^\s/]+/?$", ldap.url):
+        raise ConfigError(f"ldap.url must be ldap://host[:port] or ldaps://host[:port], "
+                          f"got {ldap.url!r}")  # fmt: skip
+    if ldap.start_tls and ldap.url.startswith("ldaps://"):
+        raise ConfigError("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already")
+    if not 0 < ldap.timeout_seconds <= 60:
+        raise ConfigError(f"ldap.timeout_seconds must be 0..60, got {ldap.timeout_seconds}")
+    if not ldap.user_dn_template and not ldap.user_base:
+        raise ConfigError("ldap needs user_dn_template (bind as the user) or user_base "
+                          "(search, then bind)")  # fmt: skip
+    if ldap.user_dn_template and "{username}" not in ldap.user_dn_template:
+        raise ConfigError("ldap.user_dn_template must contain {username}")
+    if "{username}" not in ldap.user_filter:
+        raise ConfigError("ldap.user_filter must contain {username}")
+    if ldap.bind_password_file and ldap.bind_password_env:
+        raise ConfigError("ldap.bind_password_file and ldap.bind_password_env: set one")
+    for name in ("ca_file", "bind_password_file"):
+        value = getattr(ldap, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"ldap.{name}: no such file {value!r}")
+    roles = tuple(r.value for r in ASSIGNABLE_ROLES)
+    for group, role in ldap.group_roles:
+        _one_of(f"ldap.group_roles.{group!r}", role, roles)
+    if ldap.default_role:
+        _one_of("ldap.default_role", ldap.default_role, roles)
+    if not ldap.group_roles and not ldap.default_role:
+        raise ConfigError("ldap needs group_roles (group DN = role) or a default_role")
+
+
+def _validate_audit(audit: AuditConfig) -> None:
+    _one_of("audit.syslog_facility", audit.syslog_facility, tuple(SYSLOG_FACILITIES))
+    if not audit.syslog_url:
+        return
+    parts = urlsplit(audit.syslog_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tls", "tcp") or not parts.hostname or not port:
+        raise ConfigError(f"audit.syslog_url must be tls://host:port (or tcp://host:port), "
+                          f"got {audit.syslog_url!r}")  # fmt: skip
+    if bool(audit.syslog_client_cert) != bool(audit.syslog_client_key):
+        raise ConfigError("audit.syslog_client_cert and audit.syslog_client_key go together")
+    for name in ("syslog_ca_file", "syslog_client_cert", "syslog_client_key"):
+        value = getattr(audit, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"audit.{name}: no such file {value!r}")
 
 
 def _validate_tls(config: NodeConfig) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from mekong.shared import __version__
 from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
+from mekong.shared.audit.syslog import SyslogForwarder
 from mekong.shared.config import NodeConfig
 from mekong.shared.db.index import Index
 from mekong.shared.dicom import configure_pydicom, uids
@@ -93,7 +94,16 @@ class Node:
         ]
         if extra_receivers:
             self.components.append(DimseWorkers(self.config, extra_receivers))
+        self._syslog()
         _register_mode(self)
+
+    def _syslog(self) -> None:
+        """Forward sealed audit events to ``audit.syslog_url`` (GEN-3, RFC 5424/5425)."""
+        if not self.config.audit.syslog_url:
+            return
+        forwarder = SyslogForwarder(self.config.audit, self.config.index_path, self.config.data_dir)
+        self.components.append(forwarder)
+        self.health_sections["audit_syslog"] = forwarder.status
 
     def _reconciler(self) -> list[Component]:
         if not self.config.recon.enabled:

@@ -3,6 +3,10 @@
 A new account (or a reset) gets a random one-time password and ``must_change``: nothing works
 with it but changing it. Passwords expire after ``expiry_days``; accounts can carry an expiry
 date and be disabled (QOS-1.3). Consecutive failures are counted for the challenge (SEC-3).
+
+Directory accounts (``directory``, PACS-4.6) are made and updated by a successful LDAP bind:
+they have no local password, so the password rules (change, expiry, reuse) do not apply to
+them; TOTP for admins, disable/expiry and the failure challenge do.
 """
 
 from __future__ import annotations
@@ -41,13 +45,15 @@ class Account:
     expires_at: float | None
     password_changed_at: float
     totp_secret: str
+    directory: bool = False  # signs in through LDAP (PACS-4.6); no local password
 
     def password_expired(self, expiry_days: int) -> bool:
         return bool(expiry_days) and time.time() > self.password_changed_at + expiry_days * 86400
 
     def pending_step(self, auth: AuthConfig) -> str:
         """What the user must do before anything else: change the password, enrol a TOTP."""
-        if self.must_change or self.password_expired(auth.password_expiry_days):
+        local = not self.directory  # the directory owns a directory user's password
+        if local and (self.must_change or self.password_expired(auth.password_expiry_days)):
             return "change_password"
         if auth.admin_totp and self.role == "admin" and not self.totp_secret:
             return "enrol_totp"
@@ -96,6 +102,7 @@ async def reset_password(engine: AsyncEngine, username: str) -> str:
     password = one_time_password()
     async with engine.begin() as conn:
         account = await _require(conn, username)
+        _refuse_directory(account)
         await conn.execute(
             update(user).where(user.c.id == account.id).values(
                 password_hash=hash_password(password), must_change=True, failures=0,
@@ -140,6 +147,7 @@ async def check_password(engine: AsyncEngine, username: str, password: str) -> A
 async def change_password(engine: AsyncEngine, username: str, new_password: str) -> None:
     async with engine.begin() as conn:
         account = await _require(conn, username)
+        _refuse_directory(account)
         check_policy(new_password, username)
         current = _password_hash(
             await conn.execute(select(user.c.password_hash).where(user.c.id == account.id))
@@ -165,6 +173,48 @@ async def change_password(engine: AsyncEngine, username: str, new_password: str)
                 must_change=False, failures=0,
             )
         )  # fmt: skip
+
+
+async def directory_account(
+    engine: AsyncEngine, username: str, role: str, display_name: str
+) -> Account:
+    """Make or update the local row of a user the directory just authenticated (PACS-4.6):
+    marked ``directory``, no usable local password, role and name from the directory, failures
+    reset. A local (non-directory) account of the same name is never taken over."""
+    check_username(username)
+    parse_role(role)
+    async with engine.begin() as conn:
+        account = await _find(conn, username)
+        if account is not None and not account.directory:
+            raise AccountError(f"'{username}' is a local account, not a directory one")
+        values = dict(role=role, display_name=display_name, failures=0, must_change=False)
+        if account is None:
+            now = time.time()
+            await conn.execute(insert(user).values(
+                username=username, password_hash="", password_changed_at=now, created_at=now,
+                directory=True, **values,
+            ))  # fmt: skip
+        else:
+            await conn.execute(update(user).where(user.c.id == account.id).values(**values))
+        found = await _find(conn, username)
+    assert found is not None
+    return found
+
+
+async def count_failure(engine: AsyncEngine, username: str) -> None:
+    """One more consecutive failure for an existing account (the directory refused it)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(user).where(user.c.username == username).values(failures=user.c.failures + 1)
+        )
+
+
+def _refuse_directory(account: Account) -> None:
+    if account.directory:
+        raise AccountError(
+            f"the password of '{account.username}' is kept by the hospital directory (LDAP); "
+            "change it there"
+        )
 
 
 async def set_account(engine: AsyncEngine, username: str, **values: object) -> None:
@@ -200,6 +250,7 @@ def _account(row) -> Account:  # type: ignore[no-untyped-def]
     return Account(
         row.id, row.username, row.role, row.display_name, bool(row.must_change), row.failures,
         bool(row.disabled), row.expires_at, row.password_changed_at, row.totp_secret,
+        bool(row.directory),
     )  # fmt: skip
 
 

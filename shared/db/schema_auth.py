@@ -21,6 +21,8 @@ user = Table(
     Column("expires_at", Float, nullable=True),  # account expiry (QOS-1.3)
     Column("totp_secret", String(64), nullable=False, server_default=""),
     Column("created_at", Float, nullable=False),
+    # signs in through the hospital directory (LDAP, PACS-4.6); no local password (ldap1)
+    Column("directory", Boolean, nullable=False, server_default="0"),
 )
 
 password_history = Table(

@@ -5,6 +5,10 @@ second factor, and ``challenge_id``/``challenge_answer`` after 5 failures) and s
 cookie: a new random id each time, ``HttpOnly``, ``SameSite=Lax``, ``Secure`` under HTTPS.
 The answer carries the CSRF token to send as ``X-CSRF-Token`` on every state change.
 Credentials are accepted only in a POST body.
+
+With ``[ldap] enabled`` (PACS-4.6), user names that are not local accounts (or are directory
+accounts) are checked by an LDAP bind (:mod:`mekong.shared.auth.directory`); local accounts
+never touch the directory, so a directory outage leaves them working.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections import defaultdict, deque
 from aiohttp import web
 
 from mekong.shared.audit.trail import FAILURE, SUCCESS
-from mekong.shared.auth import accounts, sessions, totp
+from mekong.shared.auth import accounts, directory, sessions, totp
 from mekong.shared.auth.accounts import CHALLENGE_AFTER, Account, AccountError
 from mekong.shared.auth.challenge import Challenges
 from mekong.shared.auth.passwords import WeakPassword
@@ -49,16 +53,57 @@ async def login(request: web.Request) -> web.Response:
             {"error": "too many failed sign-ins: solve the challenge (GET /api/auth/challenge)",
              "status": 401, "challenge_required": True}, status=401,
         )  # fmt: skip
+    if node.config.ldap.enabled and (known is None or known.directory):
+        return await _directory_login(request, body, username, password)
     account = await accounts.check_password(engine, username, password)
     if account is None:
-        _ATTEMPTS[request.remote or ""].append(time.monotonic())
-        _audit(request, username, "login", FAILURE, {"reason": "wrong user name or password"})
-        return error_response(401, "wrong user name or password")
-    refusal = _account_refusal(account, body, node.config.auth.admin_totp)
+        return _wrong_password(request, username, {"reason": "wrong user name or password"})
+    return await _finish_login(request, body, account)
+
+
+async def _directory_login(
+    request: web.Request, body: dict, username: str, password: str
+) -> web.Response:
+    """Sign-in through the hospital directory (PACS-4.6): a successful bind makes or updates
+    the local ``directory`` account with the mapped role; refusals count like wrong passwords."""
+    node = keys.node(request)
+    engine = node.index.engine  # type: ignore[union-attr]
+    result = await directory.authenticate(node.config.ldap, username, password)
+    detail = {"via": "ldap", "reason": result.reason}
+    if result.outcome == directory.UNAVAILABLE:
+        _audit(request, username, "login", FAILURE, detail)
+        return error_response(503, "the hospital directory (LDAP) cannot be reached; try again "
+                                   "later — local accounts can still sign in")  # fmt: skip
+    if result.outcome == directory.NOT_ALLOWED:  # e.g. a name outside SEC-1, no mapped group
+        _audit(request, username, "login", FAILURE, detail)
+        return error_response(403, f"the directory account cannot use Mekong: {result.reason}")
+    if result.outcome != directory.OK:
+        await accounts.count_failure(engine, username)
+        return _wrong_password(request, username, detail)
+    try:
+        account = await accounts.directory_account(
+            engine, result.username, result.role, result.display_name
+        )
+    except AccountError as exc:  # a local account of that name appeared meanwhile
+        return _wrong_password(request, username, {**detail, "reason": str(exc)})
+    return await _finish_login(request, body, account, via="ldap")
+
+
+def _wrong_password(request: web.Request, username: str, detail: dict) -> web.Response:
+    _ATTEMPTS[request.remote or ""].append(time.monotonic())
+    _audit(request, username, "login", FAILURE, detail)
+    return error_response(401, "wrong user name or password")
+
+
+async def _finish_login(
+    request: web.Request, body: dict, account: Account, via: str = ""
+) -> web.Response:
+    refusal = _account_refusal(account, body, keys.node(request).config.auth.admin_totp)
     if refusal:
-        _audit(request, username, "login", FAILURE, {"reason": refusal["error"]})
+        detail = {"reason": refusal["error"], **({"via": via} if via else {})}
+        _audit(request, account.username, "login", FAILURE, detail)
         return web.json_response(refusal, status=refusal["status"])
-    return await _signed_in(request, account)
+    return await _signed_in(request, account, via)
 
 
 def _account_refusal(account: Account, body: dict, admin_totp: bool) -> dict | None:
@@ -73,11 +118,11 @@ def _account_refusal(account: Account, body: dict, admin_totp: bool) -> dict | N
     return None
 
 
-async def _signed_in(request: web.Request, account: Account) -> web.Response:
+async def _signed_in(request: web.Request, account: Account, via: str = "") -> web.Response:
     node = keys.node(request)
     engine = node.index.engine  # type: ignore[union-attr]
     cookie, csrf = await sessions.open_session(engine, account.id, request.remote or "")
-    _audit(request, account.username, "login")
+    _audit(request, account.username, "login", detail={"via": via} if via else None)
     response = web.json_response({**_me(account, node.config.auth), "csrf": csrf})
     response.set_cookie(
         sessions.COOKIE, cookie, httponly=True, samesite="Lax", secure=request.secure, path="/"
@@ -94,6 +139,7 @@ def _me(account: Account, auth: AuthConfig) -> dict:
         "must_change": bool(account.pending_step(auth)),
         "next": account.pending_step(auth),  # "" | "change_password" | "enrol_totp"
         "totp_enrolled": bool(account.totp_secret),
+        "directory": account.directory,
     }
 
 
@@ -134,6 +180,10 @@ async def change_password(request: web.Request) -> web.Response:
         return error_response(400, "only signed-in users have a password to change")
     body = await json_object(request)
     engine = keys.node(request).index.engine  # type: ignore[union-attr]
+    account = await accounts.get_account(engine, principal.name)
+    if account is not None and account.directory:
+        return error_response(400, "this password is kept by the hospital directory (LDAP); "
+                                   "change it there")  # fmt: skip
     if (
         await accounts.check_password(engine, principal.name, str(body.get("current_password", "")))
         is None

@@ -25,7 +25,7 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response([
         {"username": u.username, "role": u.role, "display_name": u.display_name,
          "disabled": u.disabled, "expires_at": u.expires_at, "must_change": u.must_change,
-         "totp_enrolled": bool(u.totp_secret)}
+         "totp_enrolled": bool(u.totp_secret), "directory": u.directory}
         for u in users
     ])  # fmt: skip
 
