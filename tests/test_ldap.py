@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,8 +77,6 @@ def _audit(node: NodeProcess, actor: str) -> list[tuple[str, dict]]:
 
 
 def _wait_audit(node: NodeProcess, actor: str, count: int) -> list[tuple[str, dict]]:
-    import time
-
     for _ in range(100):
         rows = _audit(node, actor)
         if len(rows) >= count:
@@ -99,8 +98,8 @@ def test_a_directory_user_signs_in_with_the_mapped_role(ldap_node) -> None:  # t
         row = conn.execute("SELECT directory, password_hash, must_change FROM app_user "
                            "WHERE username = 'nguyenvanan'").fetchone()  # fmt: skip
     assert row == (1, "", 0)  # no local password
-    change = session.send("POST", "/api/auth/password",
-                          json={"current_password": AN_PASSWORD, "new_password": STRONG})  # fmt: skip
+    body = {"current_password": AN_PASSWORD, "new_password": STRONG}
+    change = session.send("POST", "/api/auth/password", json=body)
     assert change.status_code == 400 and "directory" in change.json()["error"]
     assert _wait_audit(node, "nguyenvanan", 1)[-1] == ("success", {"via": "ldap"})
 
