@@ -43,6 +43,7 @@ index objectClass eq
 index uid eq
 index member eq
 access to attrs=userPassword by anonymous auth by * none
+access to dn.subtree="ou=groups,{suffix}" by users read by * none
 access to * by dn.exact="{service_dn}" read by self read by * none
 """
 

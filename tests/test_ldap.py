@@ -6,15 +6,18 @@ maps the user's groups to roles; local accounts keep working when the directory 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mekong.shared.config import ConfigError, load_config
+from mekong.shared.auth import directory
+from mekong.shared.config import ConfigError, LdapConfig, load_config
 from tests.authn import STRONG, add_user, browser, db, signed_in
 from tests.ldap_peer import GROUPS, PEOPLE, SERVICE_DN, Slapd, base_entries, group, person
 from tests.nodeproc import NodeProcess
@@ -134,6 +137,24 @@ def test_users_not_in_the_directory_or_not_in_a_group_are_refused(ldap_node) -> 
         made = {r[0] for r in conn.execute("SELECT username FROM app_user WHERE directory = 1")}
     assert not made & {"khongco", "khongnhom", "le.van.cuong"}
     assert _wait_audit(node, "khongco", 1)[0][1]["reason"] == "not in the directory"
+
+
+def test_bind_dn_template_with_start_tls(ldap_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The other way to find a user: bind straight as ``uid={username},…`` over StartTLS."""
+    _, slapd = ldap_node
+    config = LdapConfig(
+        enabled=True, url=slapd.url, start_tls=True, ca_file=str(slapd.cert),
+        user_dn_template=f"uid={{username}},{PEOPLE}", group_base=GROUPS,
+        group_roles=((f"cn=bacsi,{GROUPS}", "radiologist"),),
+    )  # fmt: skip
+    ok = asyncio.run(directory.authenticate(config, "nguyenvanan", AN_PASSWORD))
+    assert (ok.outcome, ok.role, ok.display_name) == ("ok", "radiologist", "Nguyễn Văn An")
+    wrong = asyncio.run(directory.authenticate(config, "nguyenvanan", "Sai-1"))
+    assert wrong.outcome == directory.WRONG_PASSWORD
+    untrusted = replace(config, ca_file="")  # the self-signed certificate is not trusted
+    assert asyncio.run(directory.authenticate(untrusted, "nguyenvanan", AN_PASSWORD)).outcome == (
+        directory.UNAVAILABLE
+    )
 
 
 def test_a_directory_outage_leaves_local_accounts_working(ldap_node) -> None:  # type: ignore[no-untyped-def]

@@ -204,11 +204,19 @@ def _role(config: LdapConfig, conn, entry) -> str:  # type: ignore[no-untyped-de
         try:
             conn.search(config.group_base, search_filter, search_scope=SUBTREE, attributes=[],
                         time_limit=max(1, int(config.timeout_seconds)))  # fmt: skip
+        except LDAPNoSuchObjectResult:  # no group base, or this account may not read it
+            return _mapped(config, groups)
         except LDAPException as exc:
             raise DirectoryDown(f"{type(exc).__name__}: {exc}") from None
         groups |= {e.entry_dn.lower() for e in conn.entries}
+    return _mapped(config, groups)
+
+
+def _mapped(config: LdapConfig, groups: set[str]) -> str:
+    """The role of the first configured group the user is in, else ``default_role``."""
+    member_of = {_normal_dn(g) for g in groups}
     for group, role in config.group_roles:
-        if _normal_dn(group) in {_normal_dn(g) for g in groups}:
+        if _normal_dn(group) in member_of:
             return role
     return config.default_role
 
