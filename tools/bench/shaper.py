@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tests.nodeproc import free_port
 
 CHUNK = 16 * 1024  # bytes read, shaped and written at a time
+IDLE = 0.05  # a pause longer than this between chunks towards the target: the link idles
 QUEUE = 256  # chunks in flight per direction of a connection (4 MB: far above rate × delay)
 
 
@@ -72,6 +73,8 @@ class ShapedProxy:
         self.down = Bucket(rate)  # target → client
         self.first_up: float | None = None  # monotonic time of the first byte client → target
         self.up_bytes = 0  # bytes client → target since the last reset()
+        self.last_up = 0.0  # monotonic time of the last byte client → target
+        self.idle: list[float] = []  # pauses > IDLE between bytes client → target
         self.loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,7 +96,7 @@ class ShapedProxy:
 
     def reset(self) -> None:
         """Start counting the bytes (and the time of the first byte) towards the target."""
-        self.first_up, self.up_bytes = None, 0
+        self.first_up, self.up_bytes, self.last_up, self.idle = None, 0, 0.0, []
 
     def measure(self, up_bytes: int, down_bytes: int) -> LinkRate:
         """Time ``up_bytes`` sent and ``down_bytes`` received through the proxy (one direction
@@ -145,8 +148,7 @@ class ShapedProxy:
         try:
             while data := await reader.read(CHUNK):
                 if bucket is self.up:
-                    self.first_up = self.first_up or time.monotonic()
-                    self.up_bytes += len(data)
+                    self._count_up(len(data), time.monotonic())
                 wait = bucket.reserve(len(data), time.monotonic())
                 if wait:
                     await asyncio.sleep(wait)
@@ -157,6 +159,13 @@ class ShapedProxy:
             pass
         finally:
             sender.cancel()
+
+    def _count_up(self, size: int, now: float) -> None:
+        self.first_up = self.first_up or now
+        if self.last_up and now - self.last_up > IDLE:
+            self.idle.append(now - self.last_up)
+        self.last_up = now
+        self.up_bytes += size
 
     @staticmethod
     async def _send(

@@ -86,6 +86,7 @@ class Run:
     confirmed: float = 0.0  # Mekong: → the edge's outbox empty (all confirmed by digest)
     span: float = 0.0  # the time the link could be busy, for the rate
     wire: int = 0  # bytes that went through the proxy towards the receiver
+    idle: list[float] = field(default_factory=list)  # pauses of the link (proxy) in the span
     sender_cpu: float = 0.0
     receiver_cpu: float = 0.0
     other_load: float = 0.0  # share of one core used by other processes meanwhile
@@ -102,7 +103,7 @@ class Run:
         the run's clock started)."""
         if proxy and proxy.first_up is not None:
             self.span -= proxy.first_up - start
-            self.wire = proxy.up_bytes
+            self.wire, self.idle = proxy.up_bytes, [*proxy.idle, time.monotonic() - proxy.last_up]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def start_pair(
     hub_toml = root / "hub.toml"
     advertised = f"https://127.0.0.1:{proxy.port if proxy else mtls_port}"
     hub_settings = f'[hub]\nmtls_port = {mtls_port}\nmtls_url = "{advertised}"\n'
-    hub_toml.write_text(hub_settings if mtls else "")
+    hub_toml.write_text(hub_settings)  # a free port: the default 8443 may be taken
     hub = NodeProcess(root / "hub", mode="hub", trusted_loopback=False,
                       extra_args=["--config", str(hub_toml)])  # fmt: skip
     started(hub)
@@ -364,19 +365,23 @@ def _mbit(rate: float) -> str:
     return f"{rate / MB:.1f} MB/s · {rate * 8 / MB:.1f} Mbit/s"
 
 
+def _idle(run: Run) -> str:
+    return f"{sum(run.idle):.1f} s ({len(run.idle)})" if "proxy" in run.link else "—"
+
+
 def run_rows(runs: list[Run], link: LinkRate | None) -> list[str]:
     lines = [
         "| system | link | C-STORE at the sender | first visible | last visible | all confirmed "
-        "| link busy | effective rate | of the link | on the wire ÷ payload | sender CPU "
-        "| receiver CPU | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| link busy | link idle (pauses) | effective rate | of the link | on the wire ÷ payload "
+        "| sender CPU | receiver CPU | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         fraction = f"{100 * r.rate / link.up:.0f} %" if link and "proxy" in r.link else "—"
         load = f"{r.loadavg:.2f} · other {100 * r.other_load:.0f} %"
         lines.append(
             f"| {r.system} | {r.link} | {r.ingest:.1f} s | {r.first:.1f} s | {r.last:.1f} s "
-            f"| {r.confirmed:.1f} s | {r.span:.1f} s | {_mbit(r.rate)} | {fraction} "
+            f"| {r.confirmed:.1f} s | {r.span:.1f} s | {_idle(r)} | {_mbit(r.rate)} | {fraction} "
             f"| {r.wire / r.size if r.wire else 0:.3f} | {r.sender_cpu:.1f} s "
             f"| {r.receiver_cpu:.1f} s | {load}"
             + (f" ⚠ {'; '.join(r.errors)}" if r.errors else "")
@@ -454,8 +459,10 @@ def report(
         "",
         "Times from the start of the C-STORE at the sender (Orthanc: C-STORE, then the transfer "
         "started by REST when it ended). Link busy: through the proxy, from its first byte "
-        "towards the receiver until all confirmed; on loopback, Mekong from the C-STORE start "
-        "(storing and sending overlap), Orthanc from the transfer request. Effective rate = "
+        "towards the receiver until all confirmed (link idle: the sum of the pauses > 50 ms "
+        "between bytes towards the receiver in that span, the last byte → all confirmed "
+        "included, and their number); on loopback, Mekong from the C-STORE start (storing "
+        "and sending overlap), Orthanc from the transfer request. Effective rate = "
         "payload (Part 10 bytes) ÷ link busy; of the link = effective rate ÷ the measured link "
         "rate. Load = 1-minute load average at the start, and the share of one core other "
         "processes used during the span.",
