@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.bench.shaper import Bucket
+from tools.bench.shaper import CHUNK, Bucket, ShapedProxy
 
 
 def test_a_burst_goes_at_once_then_the_rate_holds() -> None:
@@ -32,3 +32,18 @@ def test_many_chunks_average_to_the_rate() -> None:
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Bucket(rate=0.0)
+
+
+def test_the_count_starts_with_the_first_bulk_transfer_not_a_small_poll() -> None:
+    proxy = ShapedProxy(rate=1e6)
+    try:
+        proxy._count_up(500, now=10.0)  # a health report
+        proxy._count_up(CHUNK, now=12.0)  # the upload begins…
+        for n in range(1, 20):
+            proxy._count_up(CHUNK, now=12.0 + n * 0.01)
+        proxy._count_up(CHUNK, now=13.0)  # …pauses ~0.8 s (the hub answers), goes on
+        assert proxy.first_up == 12.0
+        assert proxy.idle == [pytest.approx(0.81)]
+        assert proxy.up_bytes == 500 + 21 * CHUNK
+    finally:
+        proxy.close()

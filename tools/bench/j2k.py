@@ -48,7 +48,7 @@ class J2kResult:
 def encode_lossless(data: bytes) -> bytes:
     """A Part 10 file's bytes, its pixel data re-encoded as lossless JPEG 2000."""
     ds = dcmread(io.BytesIO(data))
-    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg", generate_instance_uid=False)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()

@@ -19,6 +19,7 @@ from tests.nodeproc import free_port
 
 CHUNK = 16 * 1024  # bytes read, shaped and written at a time
 IDLE = 0.05  # a pause longer than this between chunks towards the target: the link idles
+BULK = 256 * 1024  # a run of this many bytes without a pause: the transfer has begun
 QUEUE = 256  # chunks in flight per direction of a connection (4 MB: far above rate × delay)
 
 
@@ -71,10 +72,7 @@ class ShapedProxy:
         self.port = free_port()
         self.up = Bucket(rate)  # client → target
         self.down = Bucket(rate)  # target → client
-        self.first_up: float | None = None  # monotonic time of the first byte client → target
-        self.up_bytes = 0  # bytes client → target since the last reset()
-        self.last_up = 0.0  # monotonic time of the last byte client → target
-        self.idle: list[float] = []  # pauses > IDLE between bytes client → target
+        self.reset()
         self.loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,7 +94,11 @@ class ShapedProxy:
 
     def reset(self) -> None:
         """Start counting the bytes (and the time of the first byte) towards the target."""
-        self.first_up, self.up_bytes, self.last_up, self.idle = None, 0, 0.0, []
+        self.up_bytes = 0  # bytes client → target since the last reset()
+        self.last_up = 0.0  # monotonic time of the last byte client → target
+        self.burst = (0.0, 0)  # the current run of bytes without a pause: (start, bytes)
+        self.first_up: float | None = None  # start of the first run of >= BULK bytes
+        self.idle: list[float] = []  # pauses > IDLE between bytes client → target, after it
 
     def measure(self, up_bytes: int, down_bytes: int) -> LinkRate:
         """Time ``up_bytes`` sent and ``down_bytes`` received through the proxy (one direction
@@ -161,9 +163,15 @@ class ShapedProxy:
             sender.cancel()
 
     def _count_up(self, size: int, now: float) -> None:
-        self.first_up = self.first_up or now
-        if self.last_up and now - self.last_up > IDLE:
+        """Small exchanges (an enrolled edge's health reports, polls) do not start the count:
+        the first run of >= BULK bytes without a pause does."""
+        paused = now - self.last_up > IDLE
+        if paused and self.first_up is not None:
             self.idle.append(now - self.last_up)
+        start, count = (now, 0) if paused else self.burst
+        self.burst = start, count + size
+        if self.first_up is None and count + size >= BULK:
+            self.first_up = start
         self.last_up = now
         self.up_bytes += size
 
