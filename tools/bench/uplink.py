@@ -395,7 +395,7 @@ def run_rows(runs: list[Run], link: LinkRate | None) -> list[str]:
         lines.append(
             f"| {r.system} | {r.link} | {r.ingest:.1f} s | {r.first:.1f} s | {r.last:.1f} s "
             f"| {r.confirmed:.1f} s | {r.span:.1f} s | {_idle(r)} | {_mbit(r.rate)} | {fraction} "
-            f"| {r.wire / r.size if r.wire else 0:.3f} | {r.sender_cpu:.1f} s "
+            f"| {f'{r.wire / r.size:.3f}' if r.wire else '—'} | {r.sender_cpu:.1f} s "
             f"| {r.receiver_cpu:.1f} s | {load}"
             + (f" ⚠ {'; '.join(r.errors)}" if r.errors else "")
             + " |"
@@ -449,7 +449,7 @@ def report(
         f"Run {info['date']} — `{info['command']}`",
         "",
         f"- Machine: {info['machine']}",
-        f"- Versions: {info['orthanc']}; dcmtk: {info['dcmtk']}; Mekong {info['mekong']}; "
+        f"- Versions: {info['orthanc']}; {info['dcmtk']}; Mekong {info['mekong']}; "
         f"{info['python']}",
         f"- Mekong edge settings: {info['settings']}",
         f"- Study: {runs[0].files if runs else 0} CT instances, "
@@ -464,7 +464,7 @@ def report(
     if j2k:
         lines += [
             "",
-            "Lossless JPEG 2000 of the same study (measured, not sent):",
+            "Lossless JPEG 2000 of the same study, offline (tools/bench/j2k.py):",
             "",
             *j2k_rows(j2k, link),
         ]
