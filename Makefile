@@ -11,7 +11,7 @@ APT_BENCH := orthanc
 APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test lint bench bench-web bench-console lock messages clean
+.PHONY: run test setup setup-test lint bench bench-web bench-console bench-sync lock messages clean
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -54,6 +54,10 @@ bench-web: setup-test
 # 200 signed-in console users, 100k studies; no peer to compare with (Orthanc has no console).
 bench-console: setup
 	$(BIN)/python -m tools.bench.console
+
+bench-sync: setup-test
+	tools/apt-ensure.sh $(APT_BENCH)
+	$(BIN)/python -m tools.bench.uplink
 
 # Re-pin every dependency after changing pyproject.toml.
 lock: setup

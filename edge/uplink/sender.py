@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from mekong.edge.uplink import outbox
 from mekong.edge.uplink.policy import backoff, transient_reason
+from mekong.edge.uplink.reencode import lossless_j2k
 from mekong.edge.uplink.resumable import HubTarget, hub_base, probe, upload
 from mekong.edge.uplink.schedule import PAUSED, Schedule
 from mekong.edge.uplink.stowclient import Answer, RequestFailed, store
@@ -60,6 +65,7 @@ class UplinkSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._pool: ProcessPoolExecutor | None = None  # uplink.j2k_lossless: the encoders
         self._resumable: bool | None = None  # the destination takes resumable uploads
 
     @property
@@ -73,6 +79,9 @@ class UplinkSender:
             log.info("uplink %s: %d interrupted sends queued again", self.name, resumed)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout, sock_connect=10)
         self._session = aiohttp.ClientSession(timeout=timeout)
+        if self.config.j2k_lossless:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+            self._pool = ProcessPoolExecutor(os.cpu_count() or 2, mp_context=context)
         self._task = asyncio.create_task(self._run(), name=self.name)
         self.state = "running"
 
@@ -84,6 +93,8 @@ class UplinkSender:
                 await self._task
         if self._session:
             await self._session.close()
+        if self._pool:
+            self._pool.shutdown(cancel_futures=True)
         # rows of a cancelled request stay 'sending' until the next start queues them again
         self.state = "stopped"
 
@@ -126,10 +137,10 @@ class UplinkSender:
             return self._delay()
         if rest:
             try:
-                answers = await self._send(rest)
+                answers, sent = await self._send(rest)
             except RequestFailed as exc:
                 return await self._request_failed(rest, exc)
-            await self._settle(rest, answers)
+            await self._settle(rest, answers, sent)
         return 0.0 if self.failures == 0 else self._delay()
 
     async def _send_large(self, batch: list[outbox.Pending]) -> list[outbox.Pending] | None:
@@ -190,16 +201,43 @@ class UplinkSender:
         except OSError as exc:  # the blob cannot be read here: not a network matter
             raise RequestFailed(f"blob unreadable: {exc}", transient=False) from None
 
-    async def _send(self, batch: list[outbox.Pending]) -> dict[str, Answer]:
+    async def _send(self, batch: list[outbox.Pending]) -> tuple[dict[str, Answer], dict[str, str]]:
+        """The destination's answers, and the SHA-256 of what was sent for each instance that
+        went re-encoded (it is what the destination must confirm)."""
         assert self._session is not None and self.node.blobs is not None
         blobs = self.node.blobs
         parts = await asyncio.to_thread(lambda: [blobs.read(p.digest) for p in batch])
-        digests = [p.digest for p in batch]
+        sent: dict[str, str] = {}
+        if self._pool is not None:
+            parts, sent = await self._reencode(batch, parts)
+        digests = [sent.get(p.sop_uid, p.digest) for p in batch]
         if self.link is not None:
-            return await store(self._session, self.link.dicomweb_url, "", parts, self.bucket,
-                               ssl=self.link.ssl_context(), digests=digests)  # fmt: skip
-        return await store(self._session, self.config.url, self.config.token, parts, self.bucket,
-                           digests=digests)  # fmt: skip
+            answers = await store(self._session, self.link.dicomweb_url, "", parts, self.bucket,
+                                  ssl=self.link.ssl_context(), digests=digests)  # fmt: skip
+        else:
+            answers = await store(self._session, self.config.url, self.config.token, parts,
+                                  self.bucket, digests=digests)  # fmt: skip
+        return answers, sent
+
+    async def _reencode(
+        self, batch: list[outbox.Pending], parts: list[bytes]
+    ) -> tuple[list[bytes], dict[str, str]]:
+        """Lossless JPEG 2000 copies of the uncompressed CT/MR parts (the rest as they are)."""
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, lossless_j2k, part) for part in parts),
+            return_exceptions=True,
+        )
+        encoded: list[bytes | None] = []
+        for result in results:  # a broken pool: the originals go, as without the option
+            if isinstance(result, BaseException):
+                log.warning("uplink %s: re-encoding failed: %r", self.name, result)
+            encoded.append(result if isinstance(result, bytes) else None)
+        sent = {}
+        for pending, copy in zip(batch, encoded, strict=True):
+            if copy is not None:
+                sent[pending.sop_uid] = await asyncio.to_thread(_sha256, copy)
+        return [copy or part for copy, part in zip(encoded, parts, strict=True)], sent
 
     async def _request_failed(self, batch: list[outbox.Pending], exc: RequestFailed) -> float:
         if self.link is not None and exc.status in (401, 403):
@@ -214,10 +252,15 @@ class UplinkSender:
         await self.index.transaction(lambda c: self._fail_rows(c, failures, retry_at))
         return delay
 
-    async def _settle(self, batch: list[outbox.Pending], answers: dict[str, Answer]) -> None:
+    async def _settle(
+        self, batch: list[outbox.Pending], answers: dict[str, Answer],
+        sent: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """``sent``: the digest of the re-encoded copy sent instead of the stored instance."""
         verified, unverified, failures = [], [], []
         for pending in batch:
             answer = answers.get(pending.sop_uid)
+            expected = (sent or {}).get(pending.sop_uid, pending.digest)
             if answer is None:
                 failures.append((pending, "not in the destination's answer", True))
             elif not answer.stored:
@@ -225,7 +268,7 @@ class UplinkSender:
                 failures.append((pending, text, transient_reason(answer.reason)))
             elif answer.digest is None:
                 unverified.append(pending.id)  # not a Mekong destination: no digest to compare
-            elif answer.digest == pending.digest:
+            elif answer.digest == expected:
                 verified.append(pending.id)
             else:
                 text = f"destination holds other content (SHA-256 {answer.digest})"
@@ -279,3 +322,7 @@ class UplinkSender:
             "bandwidth_bytes_per_second": self.schedule.base,
             "now": self.schedule.describe(),
         }
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
