@@ -83,11 +83,14 @@ def test_20_second_clip_becomes_a_valid_video_object(capture_node: NodeProcess) 
     steps = [(b - a) % SOURCE_FRAMES for a, b in zip(numbers, numbers[1:], strict=False)]
     assert max(steps) < SOURCE_FRAMES // 2, "frames out of order"  # the source file loops
     assert steps.count(0) == clip["duplicated"]  # every repeated picture was reported
-    if load_before < (os.cpu_count() or 1):
+    # the 1-minute load after the clip covers the clip: overloaded before *or during* it, a
+    # frame may wait for the CPU (each such frame is still reported, checked above)
+    load = max(load_before, os.getloadavg()[0])
+    if load < (os.cpu_count() or 1):
         assert (clip["dropped"], clip["duplicated"]) == (0, 0), clip
         assert set(steps) == {1}  # 600 consecutive source frames
     elif clip["dropped"] or clip["duplicated"]:
-        warnings.warn(f"machine overloaded (load {load_before:.1f}): {clip}", stacklevel=1)
+        warnings.warn(f"machine overloaded (load {load:.1f}): {clip}", stacklevel=1)
 
     assert clip["sop_uid"] in find_sop_uids(capture_node, order["procedure"]["study_uid"])
     assert order["procedure"]["study_uid"] in _cfind_studies(capture_node, "CAP20")
