@@ -7,8 +7,6 @@ before exiting with status 2.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import ipaddress
 import re
@@ -19,6 +17,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mekong.shared.auth.roles import ASSIGNABLE_ROLES
+from mekong.shared.config_checks import ConfigError as ConfigError
+from mekong.shared.config_checks import check_url as _check_url
+from mekong.shared.config_checks import is_valid_ae_title as is_valid_ae_title
+from mekong.shared.config_checks import one_of as _one_of
+from mekong.shared.config_edge import CAPTURE_KINDS as CAPTURE_KINDS
+from mekong.shared.config_edge import CaptureDeviceConfig as CaptureDeviceConfig
+from mekong.shared.config_edge import EdgeConfig as EdgeConfig
+from mekong.shared.config_edge import KeyDeviceConfig as KeyDeviceConfig
+from mekong.shared.config_edge import WatchFolderConfig as WatchFolderConfig
+from mekong.shared.config_edge import validate_capture_device as validate_capture_device
+from mekong.shared.config_edge import validate_edge as validate_edge
+from mekong.shared.config_sync import (
+    DiscoveryConfig,
+    ReclaimConfig,
+    validate_hub,
+    validate_reclaim,
+    validate_uplink,
+    validate_window,
+)
+from mekong.shared.config_sync import HubConfig as HubConfig
+from mekong.shared.config_sync import UplinkConfig as UplinkConfig
+from mekong.shared.config_sync import UplinkWindow as UplinkWindow
 from mekong.shared.dicom.uids import check_root
 
 MODES = ("edge", "hub")
@@ -26,17 +46,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 UNKNOWN_CALLER_POLICIES = ("accept", "reject")
 DUPLICATE_POLICIES = ("keep_first", "replace")
 WORKLIST_STATUSES = ("SCHEDULED", "ARRIVED", "IN_PROGRESS")  # never a final status
-_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE: no backslash, no control
 # One CSP source expression (CSP3 "frame-ancestors"): a keyword, a scheme, or a host source.
 _CSP_SOURCE = re.compile(
     r"^(?:'self'|'none'|[A-Za-z][A-Za-z0-9+.-]*:"
     r"|(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\*|(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"
     r"(?::(?:[0-9]{1,5}|\*))?(?:/[A-Za-z0-9._~%!$&()*+=:@/-]*)?)$"
 )
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -165,151 +180,6 @@ class AuditConfig:
     syslog_client_key: str = ""
     syslog_facility: str = "authpriv"  # authpriv (10, as IHE ATNA) or auth, local0..local7
     syslog_hostname: str = ""  # HOSTNAME field; "" = this machine's name
-
-
-CAPTURE_KINDS = ("endoscopy", "ultrasound", "other")
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-
-
-@dataclass(frozen=True)
-class CaptureDeviceConfig:
-    """One frame grabber, stream or demo file the edge records from (RIS-5.6, RIS-6.7)."""
-
-    name: str = ""  # 1-32 letters, digits, '_', '.', '-': the device's key in URLs
-    source: str = ""  # /dev/videoN, rtsp://…, http://…, or a video file path (demos, tests)
-    kind: str = "other"  # endoscopy | ultrasound | other: which DICOM objects it makes
-    label: str = ""  # what people see, e.g. "Máy nội soi phòng 2"
-    width: int = 0  # asked of a live device; 0 = its own
-    height: int = 0
-    fps: float = 30.0  # the clip's constant frame rate
-    crop: tuple[int, ...] = ()  # x, y, width, height kept of each frame; () = whole frame
-    modality: str = ""  # default by kind: ES, US, XC
-    anatomic_region: str = ""  # "code^scheme^meaning", e.g. "69695003^SCT^Stomach"
-    preset: str = "ultrafast"  # libx264 speed preset of live clips
-    crf: int = 23  # libx264 quality (lower = better, larger)
-
-
-@dataclass(frozen=True)
-class WatchFolderConfig:
-    """A folder a non-DICOM device drops JPEG/PNG/PDF/MP4 files into (RIS-5.7, RIS-6.8)."""
-
-    path: str = ""
-    device: str = ""  # a capture device name (its kind is used) or any name for the series
-    kind: str = "other"  # when ``device`` is not a capture device
-    accession_pattern: str = ""  # regex on the file name; group "accession" (or group 1)
-    accession: str = ""  # used when the pattern is unset or does not match
-    stable_seconds: float = 2.0  # a file is taken once its size stayed the same this long
-
-
-KEY_ATTRIBUTES = ("AccessionNumber", "PatientID", "StudyDescription", "RequestedProcedureID",
-                  "PatientName")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class KeyDeviceConfig:
-    """A modality without worklist whose technician scans the order's QR label (FEAT-5):
-    which DICOM attribute the scanned key lands in, and a regex that finds it there."""
-
-    ae_title: str = ""  # the modality's calling AE title
-    attribute: str = "AccessionNumber"  # one of KEY_ATTRIBUTES
-    regex: str = ""  # optional: group "key" (or group 1, or the whole match) is the key
-    label: str = ""  # what people see, e.g. "Máy X quang phòng 3"
-
-
-@dataclass(frozen=True)
-class EdgeConfig:
-    capture_devices: tuple[CaptureDeviceConfig, ...] = ()
-    watch_folders: tuple[WatchFolderConfig, ...] = ()
-    key_devices: tuple[KeyDeviceConfig, ...] = ()
-
-
-@dataclass(frozen=True)
-class UplinkWindow:
-    """A time of day with its own upload rule (QOS-3: e.g. a daytime limit), local time;
-    ``start`` after ``end`` wraps past midnight. The first window that holds now applies;
-    outside every window ``uplink.bandwidth`` does."""
-
-    start: str = "00:00"  # HH:MM
-    end: str = "24:00"
-    bandwidth: int = 0  # bytes/s in this window; 0 = unlimited
-    pause: bool = False  # send nothing in this window (the queue waits)
-
-
-@dataclass(frozen=True)
-class UplinkConfig:
-    """Edge → hub store-and-forward (PACS-19, PACS-7.1, QOS-3); off while ``url`` is empty."""
-
-    url: str = ""  # DICOMweb base of the destination, e.g. https://hub:8080/dicom-web
-    token: str = ""  # API token at the destination, sent as 'Authorization: Bearer'
-    destination: str = "hub"  # name of this destination in the outbox
-    batch_size: int = 50  # instances per STOW-RS request
-    batch_bytes: int = 32 * 1024 * 1024  # and at most this many bytes (one bigger goes alone)
-    max_attempts: int = 5  # permanent failures (4xx, refused part) before the dead-letter list
-    backoff_base: float = 1.0  # seconds; doubled per consecutive failure, with jitter
-    backoff_max: float = 300.0
-    bandwidth: int = 0  # bytes/s cap on uploads; 0 = unlimited
-    timeout: float = 300.0  # seconds per request
-    poll_interval: float = 1.0  # seconds between looks for newly stored instances
-    # send uncompressed CT/MR as lossless JPEG 2000 (pixel-exact, checked; the edge keeps its
-    # original, the hub the re-encoded copy): ~2.5x less WAN traffic for CT, CPU in a pool
-    j2k_lossless: bool = False
-    # the hub's Ed25519 public key (base64, `mekong bundle key`): configuration bundles signed
-    # with it are applied; "" = bundles are not fetched
-    bundle_key: str = ""
-    bundle_interval: float = 60.0  # seconds between looks for a new configuration bundle
-    orders_interval: float = 5.0  # seconds between looks for the site's orders (enrolled edge)
-    schedule: tuple[UplinkWindow, ...] = ()  # [[uplink.schedule]] windows
-    # objects of at least this many bytes go by resumable upload when the destination is a
-    # Mekong hub (POST /api/hub/uploads); 0 = always STOW-RS
-    resumable_bytes: int = 16 * 1024 * 1024
-    chunk_bytes: int = 4 * 1024 * 1024  # bytes per PATCH of a resumable upload (<= 64 MiB)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.url)
-
-
-@dataclass(frozen=True)
-class HubConfig:
-    """Edge ↔ hub trust (issue 6). On a hub: the mutual-TLS listener the enrolled edges use.
-    On an edge: where the hub is and the one-time enrollment token (``mekong site add``)."""
-
-    # hub mode
-    mtls_port: int = 8443  # HTTPS listener that requires a client certificate of the hub's CA
-    hosts: tuple[str, ...] = ()  # extra names/addresses in the hub's server certificate
-    mtls_url: str = ""  # what edges are told to use; default https://<host they enrolled at>:port
-    token_hours: float = 168.0  # an enrollment token is valid this long (default 7 days)
-    client_cert_days: int = 825  # lifetime of an edge's client certificate
-    # edge mode
-    url: str = ""  # the hub's base HTTP(S) URL, e.g. https://hub.example.vn:8080
-    enroll_token: str = ""  # used once; afterwards DATA/hub/ holds the certificate
-    ca_file: str = ""  # CA bundle to verify an https:// hub URL with (default: the system's)
-    report_interval: float = 60.0  # seconds between health reports to the hub
-    # hub mode: a partial resumable upload without progress for this long is deleted
-    upload_max_age_hours: float = 72.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.url)
-
-
-@dataclass(frozen=True)
-class ReclaimConfig:
-    """Edge storage reclamation (issue 6 item 4, PACS-8.2/8.3, PACS-12): free studies the hub
-    confirmed by digest, fetch them back from the hub when asked for. Needs an enrolled hub."""
-
-    enabled: bool = False
-    after_days: float = 30.0  # free a confirmed study this long after its last image; 0 = never
-    min_free_percent: float = 10.0  # below this much free disk, free the oldest confirmed too
-    interval: float = 300.0  # seconds between looks
-
-
-@dataclass(frozen=True)
-class DiscoveryConfig:
-    """DNS-SD on the LAN (issue 6 item 5): "auto" = on unless the node listens on loopback."""
-
-    enabled: str = "auto"  # auto | on | off
 
 
 @dataclass(frozen=True)
@@ -504,8 +374,8 @@ def validate(config: NodeConfig) -> None:
     _validate_ldap(config.ldap)
     _validate_audit(config.audit)
     _validate_tls(config)
-    _validate_uplink(config.uplink)
-    _validate_hub(config)
+    validate_uplink(config.uplink)
+    validate_hub(config)
     _validate_worklist(config.dicom)
     try:
         check_root(config.dicom.uid_root)
@@ -513,10 +383,10 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"dicom.uid_root: {error}") from None
     _validate_hl7(config.hl7)
     _validate_recon(config.recon)
-    _validate_reclaim(config)
+    validate_reclaim(config)
     _one_of("discovery.enabled", config.discovery.enabled, ("auto", "on", "off"))
     for number, window in enumerate(config.uplink.schedule):  # also for an enrolled edge
-        _validate_window(window, f"uplink.schedule[{number}]")
+        validate_window(window, f"uplink.schedule[{number}]")
     validate_edge(config.edge)
     if config.dicom.max_associations < 1:
         raise ConfigError(
@@ -624,96 +494,6 @@ def _validate_tls(config: NodeConfig) -> None:
         raise ConfigError("hl7.tls_port needs tls.cert and tls.key")
 
 
-def _validate_uplink(uplink: UplinkConfig) -> None:
-    if uplink.resumable_bytes < 0:
-        raise ConfigError(f"uplink.resumable_bytes must be >= 0 (0 = never), got "
-                          f"{uplink.resumable_bytes}")  # fmt: skip
-    if not 64 * 1024 <= uplink.chunk_bytes <= 64 * 1024 * 1024:
-        raise ConfigError(f"uplink.chunk_bytes must be 64 KiB..64 MiB, got {uplink.chunk_bytes}")
-    if not uplink.enabled:
-        return
-    parsed = urlsplit(uplink.url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ConfigError(f"uplink.url must be an http(s) URL, got {uplink.url!r}")
-    if not uplink.token.strip():
-        raise ConfigError(
-            "uplink.token is needed with uplink.url (mekong token create … --data HUB)"
-        )
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", uplink.destination):
-        raise ConfigError(f"uplink.destination must be 1-64 of A-Z a-z 0-9 _ . -, got "
-                          f"{uplink.destination!r}")  # fmt: skip
-    for key, value in (("batch_size", uplink.batch_size), ("batch_bytes", uplink.batch_bytes),
-                       ("max_attempts", uplink.max_attempts), ("timeout", uplink.timeout),
-                       ("backoff_base", uplink.backoff_base),
-                       ("poll_interval", uplink.poll_interval),
-                       ("bundle_interval", uplink.bundle_interval),
-                       ("orders_interval", uplink.orders_interval)):  # fmt: skip
-        if value <= 0:
-            raise ConfigError(f"uplink.{key} must be > 0, got {value}")
-    if uplink.backoff_max < uplink.backoff_base:
-        raise ConfigError("uplink.backoff_max must be >= uplink.backoff_base")
-    if uplink.bandwidth < 0:
-        raise ConfigError(f"uplink.bandwidth must be >= 0 (0 = unlimited), got {uplink.bandwidth}")
-    if uplink.bundle_key and not _is_ed25519_key(uplink.bundle_key):
-        raise ConfigError("uplink.bundle_key must be the hub's public key as printed by "
-                          "`mekong bundle key --data HUB` (32 bytes in base64)")  # fmt: skip
-
-
-def _validate_reclaim(config: NodeConfig) -> None:
-    reclaim = config.reclaim
-    if not reclaim.enabled:
-        return
-    if not config.hub.enabled:
-        raise ConfigError("reclaim.enabled needs an enrolled hub (hub.url): the hub keeps the "
-                          "copy a freed study is fetched back from")  # fmt: skip
-    if reclaim.after_days < 0 or reclaim.interval <= 0:
-        raise ConfigError("reclaim.after_days must be >= 0 and reclaim.interval > 0")
-    if not 0 <= reclaim.min_free_percent < 100:
-        raise ConfigError(f"reclaim.min_free_percent must be 0..99, got {reclaim.min_free_percent}")
-
-
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
-
-
-def _validate_window(window: UplinkWindow, key: str) -> None:
-    for name in ("start", "end"):
-        if not _CLOCK.fullmatch(getattr(window, name)):
-            raise ConfigError(f"{key}.{name} must be HH:MM (00:00..24:00), got "
-                              f"{getattr(window, name)!r}")  # fmt: skip
-    if window.bandwidth < 0:
-        raise ConfigError(f"{key}.bandwidth must be >= 0 (0 = unlimited)")
-
-
-def _is_ed25519_key(text: str) -> bool:
-    try:
-        return len(base64.b64decode(text.strip(), validate=True)) == 32
-    except binascii.Error:
-        return False
-
-
-def _validate_hub(config: NodeConfig) -> None:
-    hub = config.hub
-    if not 1 <= hub.mtls_port <= 65535:
-        raise ConfigError(f"hub.mtls_port must be 1..65535, got {hub.mtls_port}")
-    if hub.upload_max_age_hours <= 0:
-        raise ConfigError(f"hub.upload_max_age_hours must be > 0, got {hub.upload_max_age_hours}")
-    if hub.token_hours <= 0 or hub.client_cert_days < 1 or hub.report_interval <= 0:
-        raise ConfigError(
-            "hub.token_hours and hub.report_interval must be > 0, hub.client_cert_days >= 1"
-        )
-    _check_url("hub.mtls_url", hub.mtls_url)
-    if not hub.url:
-        return
-    _check_url("hub.url", hub.url)
-    if config.uplink.url:
-        raise ConfigError(
-            "hub.url and uplink.url both set: an enrolled edge sends to its hub; "
-            "use uplink.url only for another DICOMweb destination"
-        )
-    if hub.ca_file and not Path(hub.ca_file).is_file():
-        raise ConfigError(f"hub.ca_file: no such file {hub.ca_file!r}")
-
-
 def _validate_hl7(hl7: Hl7Config) -> None:
     if hl7.max_attempts < 1:
         raise ConfigError(f"hl7.max_attempts must be >= 1, got {hl7.max_attempts}")
@@ -739,11 +519,6 @@ def _validate_hl7(hl7: Hl7Config) -> None:
         _check_url(f"{key}.viewer_url", dest.viewer_url)
 
 
-def _check_url(key: str, value: str) -> None:
-    if value and not re.match(r"^https?://[^\s/]+", value):
-        raise ConfigError(f"{key} must be an http:// or https:// URL, got {value!r}")
-
-
 def _validate_recon(recon: ReconConfig) -> None:
     if recon.poll_seconds <= 0 or recon.complete_after_idle_seconds < 0:
         raise ConfigError(
@@ -753,85 +528,3 @@ def _validate_recon(recon: ReconConfig) -> None:
         raise ConfigError(f"recon.settle_seconds must be >= 0, got {recon.settle_seconds}")
     if recon.suggest_before_minutes < 0 or recon.suggest_after_minutes < 0:
         raise ConfigError("recon.suggest_before_minutes and suggest_after_minutes must be >= 0")
-
-
-def validate_edge(edge: EdgeConfig) -> None:
-    names: set[str] = set()
-    for n, device in enumerate(edge.capture_devices):
-        validate_capture_device(device, f"edge.capture_devices[{n}]")
-        if device.name in names:
-            raise ConfigError(f"edge.capture_devices[{n}].name {device.name!r} is used twice")
-        names.add(device.name)
-    for n, folder in enumerate(edge.watch_folders):
-        _validate_watch_folder(folder, f"edge.watch_folders[{n}]")
-    titles: set[str] = set()
-    for n, device in enumerate(edge.key_devices):
-        key = f"edge.key_devices[{n}]"
-        _validate_key_device(device, key)
-        if device.ae_title in titles:
-            raise ConfigError(f"{key}.ae_title {device.ae_title!r} is used twice")
-        titles.add(device.ae_title)
-
-
-def _validate_key_device(device: KeyDeviceConfig, key: str) -> None:
-    if not is_valid_ae_title(device.ae_title):
-        raise ConfigError(f"{key}.ae_title must be the modality's AE title (1-16 characters), "
-                          f"got {device.ae_title!r}")  # fmt: skip
-    _one_of(f"{key}.attribute", device.attribute, KEY_ATTRIBUTES)
-    if device.regex:
-        try:
-            re.compile(device.regex)
-        except re.error as exc:
-            raise ConfigError(f"{key}.regex is not a regular expression: {exc}") from None
-
-
-def validate_capture_device(device: CaptureDeviceConfig, key: str) -> None:
-    """Raise ConfigError naming ``key`` (a config path, or "device" for the REST API)."""
-    if not _DEVICE_NAME.match(device.name):
-        raise ConfigError(
-            f"{key}.name must be 1-32 letters, digits, '_', '.' or '-', got {device.name!r}"
-        )
-    if not device.source.strip():
-        raise ConfigError(f"{key}.source is required: /dev/videoN, a stream URL or a file")
-    _one_of(f"{key}.kind", device.kind, CAPTURE_KINDS)
-    _one_of(f"{key}.preset", device.preset, X264_PRESETS)
-    if not 0 < device.fps <= 120:
-        raise ConfigError(f"{key}.fps must be > 0 and <= 120, got {device.fps}")
-    if device.width < 0 or device.height < 0 or not 0 <= device.crf <= 51:
-        raise ConfigError(f"{key}: width and height must be >= 0 and crf 0..51")
-    if device.crop and (len(device.crop) != 4 or min(device.crop) < 0 or min(device.crop[2:]) < 16):
-        raise ConfigError(
-            f"{key}.crop must be [x, y, width, height] with width and height >= 16, "
-            f"got {list(device.crop)}"
-        )
-    if device.modality and not re.match(r"^[A-Z]{2,16}$", device.modality):
-        raise ConfigError(f"{key}.modality must be a DICOM modality such as ES, got "
-                          f"{device.modality!r}")  # fmt: skip
-    if device.anatomic_region and device.anatomic_region.count("^") != 2:
-        raise ConfigError(f"{key}.anatomic_region must be 'code^scheme^meaning', got "
-                          f"{device.anatomic_region!r}")  # fmt: skip
-
-
-def _validate_watch_folder(folder: WatchFolderConfig, key: str) -> None:
-    if not folder.path.strip():
-        raise ConfigError(f"{key}.path is required")
-    _one_of(f"{key}.kind", folder.kind, CAPTURE_KINDS)
-    if folder.stable_seconds < 0:
-        raise ConfigError(f"{key}.stable_seconds must be >= 0")
-    if folder.accession_pattern:
-        try:
-            re.compile(folder.accession_pattern)
-        except re.error as exc:
-            raise ConfigError(f"{key}.accession_pattern is not a regular expression: "
-                              f"{exc}") from None  # fmt: skip
-    if not folder.accession_pattern and not folder.accession:
-        raise ConfigError(f"{key}: set accession_pattern, accession, or both")
-
-
-def is_valid_ae_title(title: str) -> bool:
-    return bool(_AE_TITLE.match(title)) and bool(title.strip())
-
-
-def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
