@@ -106,14 +106,7 @@ class DiscoveryConfig:
     enabled: str = "auto"  # auto | on | off
 
 
-def validate_uplink(uplink: UplinkConfig) -> None:
-    if uplink.resumable_bytes < 0:
-        raise ConfigError(f"uplink.resumable_bytes must be >= 0 (0 = never), got "
-                          f"{uplink.resumable_bytes}")  # fmt: skip
-    if not 64 * 1024 <= uplink.chunk_bytes <= 64 * 1024 * 1024:
-        raise ConfigError(f"uplink.chunk_bytes must be 64 KiB..64 MiB, got {uplink.chunk_bytes}")
-    if not uplink.enabled:
-        return
+def _validate_destination(uplink: UplinkConfig) -> None:
     parsed = urlsplit(uplink.url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"uplink.url must be an http(s) URL, got {uplink.url!r}")
@@ -121,6 +114,16 @@ def validate_uplink(uplink: UplinkConfig) -> None:
         raise ConfigError(
             "uplink.token is needed with uplink.url (mekong token create … --data HUB)"
         )
+
+
+def validate_uplink(uplink: UplinkConfig) -> None:
+    if uplink.resumable_bytes < 0:
+        raise ConfigError(f"uplink.resumable_bytes must be >= 0 (0 = never), got "
+                          f"{uplink.resumable_bytes}")  # fmt: skip
+    if not 64 * 1024 <= uplink.chunk_bytes <= 64 * 1024 * 1024:
+        raise ConfigError(f"uplink.chunk_bytes must be 64 KiB..64 MiB, got {uplink.chunk_bytes}")
+    if uplink.enabled:  # the numbers below apply to an enrolled edge's uplink too
+        _validate_destination(uplink)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", uplink.destination):
         raise ConfigError(f"uplink.destination must be 1-64 of A-Z a-z 0-9 _ . -, got "
                           f"{uplink.destination!r}")  # fmt: skip

@@ -44,6 +44,7 @@ def test_flags_override_file_which_overrides_defaults(tmp_path: Path) -> None:
         ({"http.frame_ancestors": ""}, "http.frame_ancestors"),
         ({"http.frame_ancestors": "https://his.example.org,'self'"}, "http.frame_ancestors"),
         ({"http.viewer_dir": 5}, "http.viewer_dir"),
+        ({"uplink.batch_size": 0}, "uplink.batch_size"),  # checked without uplink.url too
         ({"dicom.uid_root": "1.2.840.01"}, "dicom.uid_root.*leading zero"),
         ({"dicom.uid_root": "1.2.840."}, "dicom.uid_root"),
         ({"dicom.uid_root": "1.2.abc"}, "dicom.uid_root"),
