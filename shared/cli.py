@@ -14,7 +14,8 @@ import importlib
 import sys
 from pathlib import Path
 
-from mekong.shared import cli_security
+from mekong.shared import __version__, cli_security
+from mekong.shared.appliance import cli as appliance_cli
 from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, load_config
 from mekong.shared.dimse.known_aes import remote_ae
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mekong", description="Mekong RIS-PACS node")
+    parser.add_argument("--version", action="version", version=f"mekong {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run a node")
@@ -91,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     ris_cli.add_parser(commands)
     outbox_cli.add_parser(commands)
     recon_cli.add_parser(commands)
+    appliance_cli.add_parser(commands)
     _mode_commands(commands)
     return parser
 

@@ -13,9 +13,11 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from mekong.shared import __version__
+from mekong.shared.appliance.restore import MARKER as RESTORE_MARKER
 from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
 from mekong.shared.audit.syslog import SyslogForwarder
@@ -35,6 +37,15 @@ from mekong.shared.recon.reconciler import Reconciler
 from mekong.shared.storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
+
+
+def _refuse_unfinished_restore(data_dir: Path) -> None:
+    """A node on half a restore would take the blobs not yet indexed for crash leftovers."""
+    if (data_dir / RESTORE_MARKER).exists():
+        raise OSError(
+            f"{data_dir} holds an unfinished 'mekong restore': run it again into an empty data "
+            "directory before starting the node"
+        )
 
 
 class Component(Protocol):
@@ -67,6 +78,7 @@ class Node:
         configure_pydicom()
         uids.configure(self.config.dicom.uid_root)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        _refuse_unfinished_restore(self.config.data_dir)
         self.blobs = BlobStore(self.config.data_dir)
         removed = self.blobs.clean_tmp()
         if removed:

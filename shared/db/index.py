@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mekong.shared.db import schema as t
@@ -151,6 +151,12 @@ class Index:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(statement)).all()
         return [StoredInstanceRef(*row) for row in rows]
+
+    async def schema_revision(self) -> str:
+        """The Alembic revision the index is at (after a rolled-back upgrade: a newer one)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+        return row[0] if row else ""
 
     async def counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:

@@ -43,6 +43,7 @@ async def snapshot(node: Node) -> dict[str, Any]:
         "components": states,
         "disk": {"free_bytes": disk.free, "total_bytes": disk.total},
         "index": await node.index.counts(),
+        "schema": await node.index.schema_revision(),
         "server": _server_facts(node.started_at),
         **extra,
     }

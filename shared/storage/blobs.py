@@ -23,7 +23,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mekong.shared.storage.files import fsync_dir
+from mekong.shared.storage.files import file_digest, fsync_dir
+
+
+def blob_path(root: Path, digest: str) -> Path:
+    """Where blob ``digest`` lives under a ``blobs/`` folder (this store's, or a backup's)."""
+    return root / digest[:2] / digest[2:4] / digest
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class BlobStore:
         self._lock_file = data_dir / "blobs.lock"
 
     def path_for(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest[2:4] / digest
+        return blob_path(self.root, digest)
 
     def write(self, data: bytes) -> StoredBlob:
         """Write ``data`` durably (file contents fsync'd; folder fsync left to the caller).
@@ -84,7 +89,7 @@ class BlobStore:
         directory's file system; ``digest`` is its SHA-256 when the caller computed it while
         writing (else it is read). The file is fsync'd; it is gone afterwards either way.
         Held like :meth:`write`."""
-        digest = digest or _file_digest(path)
+        digest = digest or file_digest(path)
         final = self.path_for(digest)
         hold = self.holds / f"{digest}.{os.getpid()}.{uuid.uuid4().hex}"
         size = path.stat().st_size
@@ -180,14 +185,6 @@ class BlobStore:
                 leftover.unlink()
                 removed += 1
         return removed
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(16 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _subdirs(folder: Path) -> list[Path]:
