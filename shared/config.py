@@ -183,6 +183,15 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    """Scheduled backups (QOS-5): every day at ``at`` (local time) into ``to``; off while empty."""
+
+    to: str = ""  # a folder on another disk or a NAS mount, e.g. /mnt/nas/mekong-backup
+    at: str = "02:00"  # HH:MM
+    keep: int = 7  # snapshots kept (the older ones and the blobs only they needed are removed)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     mode: str = "edge"
     data_dir: Path = Path("data")
@@ -201,6 +210,8 @@ class NodeConfig:
     hub: HubConfig = field(default_factory=HubConfig)
     reclaim: ReclaimConfig = field(default_factory=ReclaimConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
+    config_file: Path | None = None  # the TOML file this came from (kept with each backup)
 
     @property
     def index_path(self) -> Path:
@@ -215,7 +226,7 @@ _SECTIONS = {
     "dicom": DicomConfig, "http": HttpConfig, "hl7": Hl7Config, "auth": AuthConfig,
     "tls": TlsConfig, "uplink": UplinkConfig, "recon": ReconConfig, "edge": EdgeConfig,
     "hub": HubConfig, "reclaim": ReclaimConfig, "discovery": DiscoveryConfig,
-    "ldap": LdapConfig, "audit": AuditConfig,
+    "ldap": LdapConfig, "audit": AuditConfig, "backup": BackupConfig,
 }  # fmt: skip
 _TABLE_ARRAYS = {
     "tuple[Hl7Destination, ...]": Hl7Destination,
@@ -236,7 +247,7 @@ def load_config(file: Path | None = None, overrides: dict[str, Any] | None = Non
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(raw, key, value)
-    config = _build(raw)
+    config = dataclasses.replace(_build(raw), config_file=file)
     validate(config)
     return config
 
@@ -264,7 +275,7 @@ def _build(raw: dict[str, Any]) -> NodeConfig:
     for key, value in raw.items():
         if key in _SECTIONS:
             top[key] = _section(_SECTIONS[key], key, value)
-        elif key in _field_types(NodeConfig):
+        elif key in _field_types(NodeConfig) and key != "config_file":  # not a setting
             top[key] = _coerce(key, value, _field_types(NodeConfig)[key])
         else:
             raise ConfigError(f"unknown config key '{key}'")
@@ -372,6 +383,7 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"dicom.workers must be 1..16, got {config.dicom.workers}")
     _validate_auth(config.auth)
     _validate_ldap(config.ldap)
+    _validate_backup(config.backup)
     _validate_audit(config.audit)
     _validate_tls(config)
     validate_uplink(config.uplink)
@@ -528,3 +540,12 @@ def _validate_recon(recon: ReconConfig) -> None:
         raise ConfigError(f"recon.settle_seconds must be >= 0, got {recon.settle_seconds}")
     if recon.suggest_before_minutes < 0 or recon.suggest_after_minutes < 0:
         raise ConfigError("recon.suggest_before_minutes and suggest_after_minutes must be >= 0")
+
+
+def _validate_backup(backup: BackupConfig) -> None:
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", backup.at):
+        raise ConfigError(f"backup.at must be HH:MM (00:00..23:59), got {backup.at!r}")
+    if backup.keep < 1:
+        raise ConfigError(f"backup.keep must be >= 1, got {backup.keep}")
+    if backup.to and not Path(backup.to).is_absolute():
+        raise ConfigError(f"backup.to must be an absolute folder path, got {backup.to!r}")

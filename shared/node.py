@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from mekong.shared import __version__
 from mekong.shared.appliance.restore import MARKER as RESTORE_MARKER
+from mekong.shared.appliance.scheduled import ScheduledBackup
 from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
 from mekong.shared.audit.syslog import SyslogForwarder
@@ -71,6 +72,7 @@ class Node:
         # extra sections of GET /api/health that mode code adds (e.g. the edge's "uplink")
         self.health_sections: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
         self.reconciler: Reconciler | None = None
+        self.backups: ScheduledBackup | None = None
         self._stop = asyncio.Event()
 
     async def open(self) -> None:
@@ -107,6 +109,7 @@ class Node:
         if extra_receivers:
             self.components.append(DimseWorkers(self.config, extra_receivers))
         self._syslog()
+        self._backups()
         _register_mode(self)
 
     def _syslog(self) -> None:
@@ -116,6 +119,14 @@ class Node:
         forwarder = SyslogForwarder(self.config.audit, self.config.index_path, self.config.data_dir)
         self.components.append(forwarder)
         self.health_sections["audit_syslog"] = forwarder.status
+
+    def _backups(self) -> None:
+        """Daily backups into ``backup.to`` (QOS-5)."""
+        if not self.config.backup.to:
+            return
+        self.backups = ScheduledBackup(self.config)
+        self.components.append(self.backups)
+        self.health_sections["backup"] = self.backups.status
 
     def _reconciler(self) -> list[Component]:
         if not self.config.recon.enabled:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import urllib.error
+import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pydicom
 import pytest
 
 from mekong.shared.appliance import backup, restore
+from mekong.shared.appliance.scheduled import seconds_until
 from tests.conftest import (
     assert_archive_consistent,
     config_args,
@@ -173,3 +177,50 @@ def _changed_copies(files: list[Path], out: Path) -> list[Path]:
         dataset.save_as(out / path.name)
         changed.append(out / path.name)
     return changed
+
+
+def test_the_node_backs_up_on_request_and_reports_it_in_health(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text(f'[backup]\nto = "{tmp_path / "nas"}"\nat = "03:30"\nkeep = 2\n')
+    node = NodeProcess(tmp_path / "live", extra_args=["--config", str(config)]).start()
+    try:
+        assert storescu(node, *ct_instances(tmp_path / "ct", series=1, count=3)).returncode == 0
+        for _ in range(3):
+            reply = _post(f"{node.url}/api/admin/backup")
+        health = node.health()["backup"]
+    finally:
+        node.stop()
+    assert reply["blobs"] == 3 and reply["counts"]["instance"] == 3
+    assert health["last"]["ok"] and health["last"]["snapshot"] == reply["snapshot"]
+    assert health["next_at"] > 0
+    kept = backup.snapshots(tmp_path / "nas")
+    assert [s.name for s in kept][-1] == reply["snapshot"] and len(kept) == 2
+    assert (kept[-1] / "config.toml").read_text() == config.read_text()
+
+
+def test_backup_now_without_a_folder_says_what_to_set(node: NodeProcess) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(f"{node.url}/api/admin/backup")
+    assert refused.value.code == 409 and "[backup] to" in json.load(refused.value)["error"]
+
+
+@pytest.mark.parametrize(
+    ("at", "now", "expected"),
+    [("02:00", "2026-11-26 01:00", 3600), ("02:00", "2026-11-26 02:00", 86400),
+     ("00:30", "2026-11-26 23:45", 2700)],
+)  # fmt: skip
+def test_the_next_scheduled_backup(at: str, now: str, expected: float) -> None:
+    assert seconds_until(at, datetime.fromisoformat(now)) == expected
+
+
+def test_a_bad_backup_time_is_refused_with_the_key_named(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text('[backup]\nto = "/mnt/nas"\nat = "25:00"\n')
+    result = mekong_cli("serve", "--data", str(tmp_path / "d"), "--config", str(config))
+    assert result.returncode == 2 and "backup.at must be HH:MM" in result.stderr
+
+
+def _post(url: str) -> dict:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        return json.load(reply)

@@ -1,4 +1,5 @@
-"""Administration routes. RIS-2.4: read and change the log level, read the recent log lines."""
+"""Administration routes. RIS-2.4: read and change the log level, read the recent log lines;
+QOS-5: run a backup now."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from mekong.shared import logs
+from mekong.shared.appliance.backup import BackupError
+from mekong.shared.appliance.scheduled import describe
+from mekong.shared.audit.trail import FAILURE
 from mekong.shared.auth.roles import Permission, requires
+from mekong.shared.http import keys
 from mekong.shared.http.access import principal_of
 from mekong.shared.http.auditing import record
 from mekong.shared.http.errors import error_response
@@ -35,6 +40,22 @@ async def put_log_level(request: web.Request) -> web.Response:
     log.warning("log level set to %s by %s", level, principal.name if principal else "?")
     record(request, "config.change", object="log_level", detail={"level": level})
     return web.json_response({"level": level})
+
+
+@routes.post("/api/admin/backup")
+@requires(Permission.SYSTEM_CONFIGURE)
+async def backup_now(request: web.Request) -> web.Response:
+    """Run the scheduled backup now (QOS-5), e.g. before a risky change; answers when done."""
+    backups = keys.node(request).backups
+    if backups is None:
+        return error_response(409, 'no backup folder is configured: set [backup] to = "/path"')
+    try:
+        result = await backups.run_now()
+    except (BackupError, OSError) as exc:
+        record(request, "system.backup", outcome=FAILURE, detail={"error": str(exc)})
+        return error_response(500, f"backup failed: {exc}")
+    record(request, "system.backup", object=result.snapshot.name)
+    return web.json_response(describe(result))
 
 
 @routes.get("/api/admin/logs")
