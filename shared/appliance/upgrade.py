@@ -64,7 +64,7 @@ class UpgradeResult:
 
 def upgrade(installed: Installed, new: Path, timeout: float) -> UpgradeResult:
     new_version = binary_version(new)
-    old_version = binary_version(installed.binary)
+    old_version = _running_version(installed) or binary_version(installed.binary)
     _stage_and_swap(installed, new)
     restarted = time.monotonic()
     try:
@@ -95,6 +95,14 @@ def binary_version(binary: Path) -> str:
         detail = (done.stderr or done.stdout).strip()[-300:]
         raise UpgradeError(f"{binary} is not a working Mekong binary: {detail or 'no output'}")
     return words[1]
+
+
+def _running_version(installed: Installed) -> str:
+    """What the service runs now (releases before ``--version`` existed answer health too)."""
+    try:
+        return str(_health(installed).get("version", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def _stage_and_swap(installed: Installed, new: Path) -> None:
