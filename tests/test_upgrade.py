@@ -164,9 +164,7 @@ def test_upgrade_from_the_previous_release_migrates_and_keeps_every_instance(
     assert mekong_cli("verify", "--data", str(service.node.data_dir)).returncode == 0
 
 
-def test_a_new_binary_that_does_not_come_up_is_rolled_back(
-    tmp_path: Path, service_factory
-) -> None:
+def test_a_new_binary_that_does_not_come_up_is_rolled_back(tmp_path: Path, service_factory) -> None:
     current = _this_release(tmp_path)
     service = service_factory(current)
     service.restart()
