@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -24,7 +26,7 @@ from tests.conftest import (
     mekong_cli,
     storescu,
 )
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import NodeProcess, peer_env
 from tools import gendata
 
 
@@ -224,3 +226,31 @@ def _post(url: str) -> dict:
     request = urllib.request.Request(url, data=b"", method="POST")
     with urllib.request.urlopen(request, timeout=120) as reply:
         return json.load(reply)
+
+
+def test_a_backup_killed_midway_leaves_nothing_restorable_and_the_next_one_completes(
+    tmp_path: Path,
+) -> None:
+    node = NodeProcess(tmp_path / "live").start()
+    try:
+        files = ct_instances(tmp_path / "ct", series=2, count=40, size=512)
+        assert storescu(node, *files).returncode == 0
+    finally:
+        node.stop()
+    dest = tmp_path / "nas"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "mekong.shared.cli", "backup", "--data", str(node.data_dir),
+         "--to", str(dest)],
+        env=peer_env(),
+    )  # fmt: skip
+    while not list((dest / "snapshots").glob(".partial-*/index.db")) and running.poll() is None:
+        time.sleep(0.005)
+    running.kill()
+    running.wait()
+    assert backup.snapshots(dest) == []
+    with pytest.raises(restore.RestoreError, match="no complete backup"):
+        restore.restore(dest, tmp_path / "restored")
+    backup.take_backup(node.data_dir, dest)
+    assert not list((dest / "snapshots").glob(".partial-*"))
+    restore.restore(dest, tmp_path / "restored-2")
+    assert mekong_cli("verify", "--data", str(tmp_path / "restored-2")).returncode == 0
