@@ -64,9 +64,12 @@ def _previous_release(folder: Path) -> Path:
 
 
 def _this_release(folder: Path) -> Path:
+    """This checkout, or the built binary run in a clean environment. A launcher file, since
+    the standalone build is a folder and an upgrade swaps one file."""
     binary = os.environ.get("MEKONG_BINARY")
     if binary:
-        return Path(binary)
+        clean = f'env -i PATH=/usr/bin:/bin TCP_NODELAY=1 HOME="$HOME" "{binary}" "$@"'
+        return _launcher(folder / "mekong-new", f"exec {clean}")
     return _launcher(folder / "mekong-new", f'exec "{sys.executable}" -m mekong.shared.cli "$@"')
 
 
