@@ -4,6 +4,7 @@ fresh data directory whose every indexed blob is present and intact, and a node 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -80,64 +81,59 @@ def test_backup_during_ingest_restores_and_verifies(tmp_path: Path) -> None:
     assert restored_digests.items() <= live.items()  # the same instances with the same bytes
 
 
-def test_node_runs_on_a_restored_backup(tmp_path: Path) -> None:
-    files = ct_instances(tmp_path / "ct", series=1, count=10)
-    node = NodeProcess(tmp_path / "live").start()
+@pytest.fixture(scope="module")
+def stopped_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped node's data directory with 80 CT instances (2 series, ~42 MB), made once."""
+    root = tmp_path_factory.mktemp("archive")
+    node = NodeProcess(root / "data").start()
     try:
+        files = ct_instances(root / "ct", series=2, count=40, size=512)
         assert storescu(node, *files).returncode == 0
-        assert _backup(node.data_dir, tmp_path / "nas").returncode == 0
     finally:
         node.stop()
+    return node.data_dir
+
+
+@pytest.fixture
+def archive(stopped_archive: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the stopped archive."""
+    return Path(shutil.copytree(stopped_archive, tmp_path / "live"))
+
+
+def test_node_runs_on_a_restored_backup(archive: Path, tmp_path: Path) -> None:
+    assert _backup(archive, tmp_path / "nas").returncode == 0
     restored = tmp_path / "restored"
     restore.restore(tmp_path / "nas", restored)
     again = NodeProcess(restored).start()
     try:
-        assert again.health()["index"]["instances"] == 10
+        assert again.health()["index"]["instances"] == 80
     finally:
         again.stop()
 
 
-def test_verify_names_missing_and_damaged_blobs(tmp_path: Path) -> None:
-    files = ct_instances(tmp_path / "ct", series=1, count=4)
-    node = NodeProcess(tmp_path / "live").start()
-    try:
-        assert storescu(node, *files).returncode == 0
-    finally:
-        node.stop()
-    blobs = sorted((node.data_dir / "blobs").rglob("*/*/*"))
+def test_verify_names_missing_and_damaged_blobs(archive: Path) -> None:
+    blobs = sorted((archive / "blobs").rglob("*/*/*"))
     blobs[0].unlink()
     damaged = bytearray(blobs[1].read_bytes())
     damaged[-1] ^= 0x01
     blobs[1].write_bytes(bytes(damaged))
-    result = mekong_cli("verify", "--data", str(node.data_dir))
+    result = mekong_cli("verify", "--data", str(archive))
     assert result.returncode == 1
     assert f"1 missing: {blobs[0].name}" in result.stdout
     assert f"1 damaged: {blobs[1].name}" in result.stdout
 
 
-def test_backup_refuses_when_the_live_store_lost_a_blob(tmp_path: Path) -> None:
-    files = ct_instances(tmp_path / "ct", series=1, count=3)
-    node = NodeProcess(tmp_path / "live").start()
-    try:
-        assert storescu(node, *files).returncode == 0
-    finally:
-        node.stop()
-    next((node.data_dir / "blobs").rglob("*/*/*")).unlink()
-    result = _backup(node.data_dir, tmp_path / "nas")
+def test_backup_refuses_when_the_live_store_lost_a_blob(archive: Path, tmp_path: Path) -> None:
+    next((archive / "blobs").rglob("*/*/*")).unlink()
+    result = _backup(archive, tmp_path / "nas")
     assert result.returncode == 1 and "run 'mekong verify'" in result.stderr
     assert backup.snapshots(tmp_path / "nas") == []  # no snapshot that cannot be restored
 
 
 def test_restore_refuses_a_damaged_backup_and_the_node_refuses_half_a_restore(
-    tmp_path: Path,
+    archive: Path, tmp_path: Path
 ) -> None:
-    files = ct_instances(tmp_path / "ct", series=1, count=3)
-    node = NodeProcess(tmp_path / "live").start()
-    try:
-        assert storescu(node, *files).returncode == 0
-        assert _backup(node.data_dir, tmp_path / "nas").returncode == 0
-    finally:
-        node.stop()
+    assert _backup(archive, tmp_path / "nas").returncode == 0
     pooled = next((tmp_path / "nas" / "blobs").rglob("*/*/*"))
     pooled.write_bytes(pooled.read_bytes()[:-1] + b"\x00")
     with pytest.raises(restore.RestoreError, match="damaged"):
@@ -145,7 +141,7 @@ def test_restore_refuses_a_damaged_backup_and_the_node_refuses_half_a_restore(
     with pytest.raises(RuntimeError, match="unfinished 'mekong restore'"):
         NodeProcess(tmp_path / "restored").start(timeout=20)
     with pytest.raises(restore.RestoreError, match="not empty"):
-        restore.restore(tmp_path / "nas", node.data_dir)
+        restore.restore(tmp_path / "nas", archive)
 
 
 def test_keeping_the_newest_snapshots_frees_blobs_only_they_needed(tmp_path: Path) -> None:
@@ -229,17 +225,11 @@ def _post(url: str) -> dict:
 
 
 def test_a_backup_killed_midway_leaves_nothing_restorable_and_the_next_one_completes(
-    tmp_path: Path,
+    archive: Path, tmp_path: Path
 ) -> None:
-    node = NodeProcess(tmp_path / "live").start()
-    try:
-        files = ct_instances(tmp_path / "ct", series=2, count=40, size=512)
-        assert storescu(node, *files).returncode == 0
-    finally:
-        node.stop()
     dest = tmp_path / "nas"
     running = subprocess.Popen(
-        [sys.executable, "-m", "mekong.shared.cli", "backup", "--data", str(node.data_dir),
+        [sys.executable, "-m", "mekong.shared.cli", "backup", "--data", str(archive),
          "--to", str(dest)],
         env=peer_env(),
     )  # fmt: skip
@@ -250,7 +240,7 @@ def test_a_backup_killed_midway_leaves_nothing_restorable_and_the_next_one_compl
     assert backup.snapshots(dest) == []
     with pytest.raises(restore.RestoreError, match="no complete backup"):
         restore.restore(dest, tmp_path / "restored")
-    backup.take_backup(node.data_dir, dest)
+    backup.take_backup(archive, dest)
     assert not list((dest / "snapshots").glob(".partial-*"))
     restore.restore(dest, tmp_path / "restored-2")
     assert mekong_cli("verify", "--data", str(tmp_path / "restored-2")).returncode == 0

@@ -178,7 +178,7 @@ def test_a_new_binary_that_does_not_come_up_is_rolled_back(tmp_path: Path, servi
         'case "$1" in --version) echo "mekong 9.9.9";; *) echo "no config" >&2; exit 1;; esac',
     )
 
-    result = service.upgrade(broken, timeout=15)
+    result = service.upgrade(broken, timeout=6)
 
     assert result.returncode == 1
     assert "9.9.9 did not become healthy" in result.stderr and "rolled back" in result.stderr
