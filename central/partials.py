@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mekong.shared.background import Background
 from mekong.shared.storage.files import create_file, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -163,20 +164,17 @@ class PartialStore:
         return removed
 
 
-class UploadJanitor:
+class UploadJanitor(Background):
     """Component: deletes stale partial uploads at start and then periodically."""
 
     name = "hub-uploads"
 
     def __init__(self, store: PartialStore) -> None:
         self.store = store
-        self.state = "stopped"
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.clean_stale)
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
+        await super().start()
 
     async def _run(self) -> None:
         interval = min(3600.0, max(self.store.max_age / 4, 1.0))
@@ -186,10 +184,3 @@ class UploadJanitor:
                 await asyncio.to_thread(self.store.clean_stale)
             except OSError as exc:
                 log.warning("hub: cleaning partial uploads failed: %s", exc)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"

@@ -13,7 +13,6 @@ newer versions are skipped until it issues a new one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from mekong.edge.downlink.applied import AppliedBundles, State
 from mekong.edge.downlink.channel import Channel
 from mekong.shared import bundles, logs
 from mekong.shared.audit.trail import FAILURE, SUCCESS, AuditEvent
+from mekong.shared.background import Background
 from mekong.shared.ris import catalogue
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BundlePuller:
+class BundlePuller(Background):
     name = "config-bundles"
 
     def __init__(self, node: Node, channel: Channel, interval: float) -> None:
@@ -42,11 +42,9 @@ class BundlePuller:
         self.interval = interval
         self.key: Ed25519PublicKey | None = None  # the hub's, from the channel
         self.applied = AppliedBundles(node.config.data_dir)
-        self.state = "stopped"
         self.last_check: float | None = None
         self.last_error = ""
         self._lock = asyncio.Lock()  # one apply at a time (poll or rollback)
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         current = self.applied.state().current
@@ -56,15 +54,7 @@ class BundlePuller:
                 await self._apply(self._kept(current), "restart")
             except (bundles.BundleError, OSError) as error:  # a kept file edited on disk
                 self._note_error(f"bundle {current} in force no longer checks: {error}")
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
+        await super().start()
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=30)

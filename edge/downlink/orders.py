@@ -12,7 +12,6 @@ applying a snapshot twice changes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ import aiohttp
 
 from mekong.edge.downlink.channel import Channel
 from mekong.edge.downlink.replica import apply_snapshot
+from mekong.shared.background import Background
 from mekong.shared.ris.errors import DomainError
 from mekong.shared.storage.files import replace_file
 
@@ -32,28 +32,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class OrdersPuller:
+class OrdersPuller(Background):
     name = "orders-downlink"
 
     def __init__(self, node: Node, channel: Channel, interval: float) -> None:
         self.node, self.channel, self.interval = node, channel, interval
         self.cursor_file = node.config.data_dir / "downlink" / "orders.json"
-        self.state = "stopped"
         self.applied = 0
         self.last_error = ""
         self.last_check: float | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
 
     async def _run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:

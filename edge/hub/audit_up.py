@@ -6,7 +6,6 @@ lost answer means a resend the hub recognises, never a gap."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import aiohttp
 
 from mekong.edge.hub.link import HubLink
 from mekong.shared.audit.sites import sealed_after
+from mekong.shared.background import Background
 from mekong.shared.storage.files import replace_file
 
 if TYPE_CHECKING:
@@ -24,27 +24,14 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
-class AuditUpstream:
+class AuditUpstream(Background):
     name = "audit-upstream"
 
     def __init__(self, node: Node, link: HubLink, interval: float) -> None:
         self.node, self.link, self.interval = node, link, interval
         self.cursor_file = node.config.data_dir / "hub" / "audit-cursor.json"
-        self.state = "stopped"
         self.sent = 0
         self.last_error = ""
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
 
     async def _run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:

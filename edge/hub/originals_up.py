@@ -7,7 +7,6 @@ round."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ import aiohttp
 from sqlalchemy import and_, insert, select
 
 from mekong.edge.hub.link import HubLink
+from mekong.shared.background import Background
 from mekong.shared.db.originals import import_original
 from mekong.shared.db.schema_uplink import original_sent, uplink_outbox
 
@@ -27,26 +27,13 @@ log = logging.getLogger(__name__)
 BATCH = 20
 
 
-class OriginalsUpstream:
+class OriginalsUpstream(Background):
     name = "originals-upstream"
 
     def __init__(self, node: Node, link: HubLink, interval: float) -> None:
         self.node, self.link, self.interval = node, link, interval
-        self.state = "stopped"
         self.sent = 0
         self.last_error = ""
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=120)

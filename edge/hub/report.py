@@ -5,7 +5,6 @@ the age of the oldest unsent instance, the data disk and the last error."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from mekong.edge.hub.link import HubLink
+from mekong.shared.background import Background
 
 if TYPE_CHECKING:
     from mekong.edge.uplink.sender import UplinkSender
@@ -21,30 +21,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class HealthReporter:
+class HealthReporter(Background):
     name = "hub-report"
 
     def __init__(self, node: Node, link: HubLink, sender: UplinkSender) -> None:
         self.node, self.link, self.sender = node, link, sender
-        self.state = "stopped"
         self.last_report_at: float | None = None
         self.last_error = ""
-        self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         if self._session:
             await self._session.close()
-        self.state = "stopped"
 
     async def _run(self) -> None:
         while True:

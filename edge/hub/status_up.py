@@ -7,7 +7,6 @@ wait and the component backs off (capped), so the order of events is never shuff
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from mekong.edge.hub.link import HubLink
 from mekong.edge.uplink.policy import backoff
+from mekong.shared.background import Background
 from mekong.shared.db.schema_uplink import upstream_event
 
 if TYPE_CHECKING:
@@ -26,26 +26,13 @@ log = logging.getLogger(__name__)
 BATCH = 50
 
 
-class StatusUpstream:
+class StatusUpstream(Background):
     name = "status-upstream"
 
     def __init__(self, node: Node, link: HubLink, interval: float) -> None:
         self.node, self.link, self.interval = node, link, interval
-        self.state = "stopped"
         self.failures = 0
         self.last_error = ""
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
 
     async def _run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:

@@ -11,7 +11,6 @@ study is still found by C-FIND, QIDO and the console, and is fetched back when r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mekong.edge.reclaim.candidates import Confirmed, confirmed_studies, mark_freed
 from mekong.shared.audit.trail import AuditEvent
+from mekong.shared.background import Background
 
 if TYPE_CHECKING:
     from mekong.shared.node import Node
@@ -27,30 +27,17 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 
 
-class Reclaimer:
+class Reclaimer(Background):
     name = "reclaim"
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self.config = node.config.reclaim
         self.destination = node.config.uplink.destination
-        self.state = "stopped"
         self.studies_freed = 0
         self.bytes_freed = 0
         self.last_run: float | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self.name)
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.state = "stopped"
 
     async def _run(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mekong.shared.appliance.backup import BackupError, BackupResult, take_backup
+from mekong.shared.background import Background
 from mekong.shared.config import NodeConfig
 
 log = logging.getLogger(__name__)
@@ -27,28 +28,16 @@ def seconds_until(at: str, now: datetime) -> float:
     return (target - now).total_seconds()
 
 
-class ScheduledBackup:
+class ScheduledBackup(Background):
     name = "backup"
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self.state = "stopped"
-        self._task: asyncio.Task[None] | None = None
         self._running = asyncio.Lock()
         self.last: dict[str, Any] = {}
         self.next_at = 0.0
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-        self.state = "running"
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self.state = "stopped"
-
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         while True:
             wait = seconds_until(self.config.backup.at, datetime.now())
             self.next_at = time.time() + wait

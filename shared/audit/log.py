@@ -10,21 +10,20 @@ import time
 from pathlib import Path
 
 from mekong.shared.audit.trail import AuditEvent, append
+from mekong.shared.background import Background
 
 log = logging.getLogger(__name__)
 _FLUSH_EVERY = 0.25
 _SEAL_EVERY = 5.0
 
 
-class AuditLog:
+class AuditLog(Background):
     name = "audit"
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
-        self.state = "stopped"
         self._pending: list[AuditEvent] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._recent: dict[tuple, float] = {}
 
     def record(self, event: AuditEvent, dedupe: tuple | None = None, window: float = 300) -> None:
@@ -42,15 +41,11 @@ class AuditLog:
 
     async def start(self) -> None:
         await asyncio.to_thread(append, self.db_path, [], True)  # seal what others left
-        self._task = asyncio.create_task(self._run())
-        self.state = "running"
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         await self.flush()
-        self.state = "stopped"
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []

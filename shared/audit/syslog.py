@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mekong.shared.audit.trail import connect
+from mekong.shared.background import Background
 from mekong.shared.config import SYSLOG_FACILITIES, AuditConfig
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def client_context(config: AuditConfig) -> ssl.SSLContext:
     return context
 
 
-class SyslogForwarder:
+class SyslogForwarder(Background):
     """The node component that sends sealed audit events to ``audit.syslog_url``."""
 
     name = "audit-syslog"
@@ -150,25 +151,19 @@ class SyslogForwarder:
         self.cursor = Cursor(data_dir / "audit-syslog.cursor")
         self.facility = SYSLOG_FACILITIES[config.syslog_facility]
         self.hostname = config.syslog_hostname or socket.gethostname()
-        self.state = "stopped"
         self.connected = False
         self.last_error = ""
         self.forwarded = 0
-        self._task: asyncio.Task | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._watch: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-        self.state = "running"  # a down collector is a backlog, not a broken node
+        await super().start()  # running: a down collector is a backlog, not a broken node
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         await self._close()
-        self.state = "stopped"
 
     async def status(self) -> dict:
         """For GET /api/health: connected, last error, how many events wait."""
