@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mekong.shared import __version__
 from mekong.shared.appliance.restore import MARKER as RESTORE_MARKER
 from mekong.shared.appliance.scheduled import ScheduledBackup
+from mekong.shared.appliance.service import SystemdLink, stuck_after
 from mekong.shared.archive import Archive
 from mekong.shared.audit.log import AuditLog
 from mekong.shared.audit.syslog import SyslogForwarder
@@ -191,9 +192,13 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        systemd = SystemdLink.from_env(self.liveness_problem)
+        systemd.status("opening the index")
         await self.open()
         try:
+            systemd.status("starting components")
             await self.start()
+            systemd.ready(self._status_line())
             log.info(
                 "Mekong %s node ready: HTTP http://%s:%s/ · DICOM %s@%s:%s · HL7 %s:%s · data %s",
                 self.config.mode,
@@ -209,8 +214,19 @@ class Node:
             await self._stop.wait()
             log.info("stopping: finishing in-flight work")
         finally:
+            await systemd.stopping("stopping: finishing in-flight work")
             await self.stop()
+            systemd.close()
         log.info("stopped")
+
+    def _status_line(self) -> str:
+        waiting = [f"{n} {s}" for n, s in self.component_states().items() if s != "running"]
+        return f"serving ({', '.join(waiting)})" if waiting else "serving"
+
+    def liveness_problem(self) -> str | None:
+        """Why the node is hung, or None (the systemd watchdog's check, QOS-3.1)."""
+        writer = self.index.writer if self.index else None
+        return writer.problem(stuck_after()) if writer else "the index is not open"
 
     def component_states(self) -> dict[str, str]:
         return {c.name: c.state for c in self.components}

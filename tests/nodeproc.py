@@ -44,6 +44,7 @@ class NodeProcess:
     dicom_port: int = 0
     hl7_port: int = 0
     mtls_port: int = 0  # a hub's mutual-TLS listener for its edges
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. NOTIFY_SOCKET)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _drawn: tuple[str, ...] = field(default=(), init=False, repr=False)
@@ -89,7 +90,9 @@ class NodeProcess:
         ]  # fmt: skip
         if self.mode == "hub":
             command += ["--mtls-port", str(self.mtls_port)]
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=peer_env())
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=log, env={**peer_env(), **self.env}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

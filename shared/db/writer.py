@@ -155,6 +155,7 @@ class IndexWriter:
         self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
         self.batches = 0
         self.committed = 0
+        self._busy_since: float | None = None  # monotonic start of the batch being committed
 
     def start(self) -> None:
         self._thread.start()
@@ -209,12 +210,24 @@ class IndexWriter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(following)
+            self._busy_since = time.monotonic()
             try:
                 self._commit_batch(batch)
             except BaseException as exc:  # never leave a store waiting, never die
                 log.exception("index writer: unexpected failure")
                 for _, future in batch:
                     _resolve(future, exc=exc)
+            finally:
+                self._busy_since = None
+
+    def problem(self, stuck_after: float) -> str | None:
+        """Why the writer cannot commit (the systemd watchdog's check), or None."""
+        if not self._thread.is_alive():
+            return "the index writer thread has died"
+        since = self._busy_since
+        if since is not None and time.monotonic() - since > stuck_after:
+            return f"the index writer is stuck in one commit for {time.monotonic() - since:.0f} s"
+        return None
 
     def _commit_batch(self, batch: list[_Item]) -> None:
         try:
