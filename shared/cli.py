@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mekong.shared import __version__, cli_security
 from mekong.shared.appliance import cli as appliance_cli
+from mekong.shared.appliance import install as install_cli
 from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, load_config
 from mekong.shared.dimse.known_aes import remote_ae
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox_cli.add_parser(commands)
     recon_cli.add_parser(commands)
     appliance_cli.add_parser(commands)
+    install_cli.add_parser(commands)
     _mode_commands(commands)
     return parser
 
