@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mekong.shared import __version__, cli_security
 from mekong.shared.appliance import cli as appliance_cli
+from mekong.shared.appliance import enroll as enroll_cli
 from mekong.shared.appliance import install as install_cli
 from mekong.shared.cli_support import with_index
 from mekong.shared.config import ConfigError, load_config
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     recon_cli.add_parser(commands)
     appliance_cli.add_parser(commands)
     install_cli.add_parser(commands)
+    enroll_cli.add_parsers(commands)
     _mode_commands(commands)
     return parser
 
