@@ -6,12 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VIEWER_STAMP := build/ohif/.mekong-viewer.json
 APT_RUN := fonts-dejavu-core libzbar0
-APT_TEST := dcmtk dicom3tools chromium ffmpeg poppler-utils slapd ldap-utils rsyslog rsyslog-gnutls
+APT_TEST := dcmtk dicom3tools chromium ffmpeg poppler-utils slapd ldap-utils rsyslog rsyslog-gnutls systemd
+APT_FIRMWARE := debootstrap fdisk dosfstools mtools e2fsprogs udev systemd
+# the single binary the appliance targets install (make binary builds it)
+MEKONG_BINARY ?= dist/mekong
+MODE ?= edge
 APT_BENCH := orthanc
 APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test lint bench bench-web bench-console bench-sync lock messages clean
+.PHONY: run test setup setup-test install firmware test-firmware lint bench bench-web bench-console bench-sync lock messages clean
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -38,6 +42,21 @@ $(VIEWER_STAMP): tools/fetch_viewer.py
 
 setup-test: setup
 	tools/apt-ensure.sh $(APT_TEST)
+
+# Binary, hardened unit, user mekong and a default config into /; then systemctl enable --now.
+install: setup
+	$(BIN)/mekong install --mode $(MODE) --binary $(MEKONG_BINARY)
+
+# The edge box image (root needed): build/firmware/rootfs and build/firmware/mekong-edge-amd64.img.
+firmware: setup
+	tools/apt-ensure.sh $(APT_FIRMWARE)
+	firmware/build.sh --binary $(MEKONG_BINARY) --image
+
+# A rootfs without kernel, then the test of its contents (for CI, after make binary).
+test-firmware: setup-test
+	tools/apt-ensure.sh $(APT_FIRMWARE)
+	firmware/build.sh --binary $(MEKONG_BINARY) --no-kernel --out build/firmware-test
+	MEKONG_ROOTFS=build/firmware-test/rootfs $(BIN)/pytest -q tests/test_firmware_rootfs.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -41,7 +41,9 @@ done
     exit 2
 }
 mekong=${MEKONG:-$repo/.venv/bin/mekong}  # installs with the code of this tree
+out=$(realpath -m "$out")
 rootfs=$out/rootfs
+debs=$repo/build/firmware-debs  # downloaded packages, kept for the next build
 packages=systemd,systemd-sysv,udev,systemd-timesyncd,systemd-resolved,dbus,kmod,iproute2,ca-certificates,libzbar0,fonts-dejavu-core
 [ "$kernel" -eq 1 ] && packages=$packages,linux-image-$arch,initramfs-tools,systemd-boot-efi
 
@@ -50,9 +52,9 @@ log() { echo "== $(date +%T) $*"; }
 debootstrap_rootfs() {
     log "debootstrap $suite $arch"
     rm -rf "$rootfs"
-    mkdir -p "$out/debs" "$rootfs"
+    mkdir -p "$debs" "$rootfs"
     debootstrap --variant=minbase --arch="$arch" --include="$packages" \
-        --cache-dir="$out/debs" "$suite" "$rootfs" "$mirror" > "$out/debootstrap.log"
+        --cache-dir="$debs" "$suite" "$rootfs" "$mirror" > "$out/debootstrap.log"
 }
 
 in_root() { chroot "$rootfs" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
@@ -83,6 +85,25 @@ configure() {
     fi
     in_root apt-get clean
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/var/cache/*/*
+}
+
+slim() {
+    log "slim: no documentation, no drivers a headless box does not use"
+    printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' \
+        'path-exclude=/usr/share/man/*' 'path-exclude=/usr/share/locale/*' \
+        'path-exclude=/usr/share/info/*' > "$rootfs/etc/dpkg/dpkg.cfg.d/mekong-slim"
+    find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
+    rm -rf "${rootfs:?}"/usr/share/{man,locale,info}
+    [ "$kernel" -eq 1 ] || return 0
+    local modules
+    for modules in "$rootfs"/usr/lib/modules/*/kernel; do
+        # sound, graphics (the console is the firmware's frame buffer), radios, exotic fabrics;
+        # drivers/media stays: the capture cards (UVC, PCIe grabbers) are there
+        rm -rf "${modules:?}"/{sound,drivers/gpu,drivers/net/wireless,net/wireless} \
+            "${modules:?}"/{drivers/bluetooth,net/bluetooth,drivers/infiniband,drivers/isdn,drivers/staging}
+        in_root depmod "$(basename "$(dirname "$modules")")"
+    done
+    in_root update-initramfs -u -k all > /dev/null
 }
 
 boot_files() {
@@ -131,6 +152,7 @@ started=$(date +%s)
 debootstrap_rootfs
 install_mekong
 configure
+slim
 boot_files
 disk_image
 log "done in $(( $(date +%s) - started )) s: rootfs $(du -sh "$rootfs" | cut -f1) at $rootfs"

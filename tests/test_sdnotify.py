@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,8 @@ async def test_hung_index_writer_withholds_pings(tmp_path: Path, manager: Manage
         data = _instance(tmp_path)
         blob = blobs.write(data)
         record = record_from(parse_header(data))
-        pending = index.writer._enqueue(Submission(record, blob.digest, blob.size, blob.path))
+        submission = Submission(record, blob.digest, blob.size, blob.path)
+        pending = ThreadPoolExecutor(1).submit(index.writer.submit_blocking, submission)
         time.sleep(0.5)
         before = len(manager.times("WATCHDOG=1"))
         watchdog.beat()

@@ -78,16 +78,29 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def source_binary(given: Path | None) -> Path:
-    """The binary to copy: ``--binary``, else this program when it is a single-file binary."""
+    """The binary to copy: ``--binary``, else this program when it is a onefile binary."""
     if given is not None:
         if not given.is_file() or not os.access(given, os.X_OK):
             raise ConfigError(f"--binary {given} is not an executable file")
         return given
-    if "NUITKA_ONEFILE_PARENT" in os.environ or getattr(sys, "frozen", False):
-        return Path(sys.argv[0]).resolve()
-    raise ConfigError(
-        "not running from the single-file binary: give --binary PATH (e.g. dist/mekong)"
-    )
+    running = _onefile_binary()
+    if running is None:
+        raise ConfigError(
+            "not running from the single-file binary: give --binary PATH (e.g. dist/mekong)"
+        )
+    return running
+
+
+def _onefile_binary() -> Path | None:
+    """The onefile binary this process was unpacked from (not the unpacked copy in /tmp)."""
+    compiled = "__compiled__" in globals() or getattr(sys, "frozen", False)
+    if not compiled or "NUITKA_ONEFILE_PARENT" not in os.environ:
+        return None  # a venv, or a standalone folder (more than one file to install)
+    # which variable carries the launcher's path differs between Nuitka versions
+    for name in ("NUITKA_ONEFILE_BINARY", "NUITKA_ORIGINAL_ARGV0"):
+        if os.environ.get(name):
+            return Path(os.environ[name]).resolve()
+    return Path(sys.argv[0]).resolve()
 
 
 def install(layout: Layout, binary: Path) -> None:
