@@ -46,7 +46,7 @@ def test_install_edge_into_a_folder(tmp_path: Path) -> None:
     assert config.stat().st_mode & 0o777 == 0o640 and config.stat().st_gid == int(user[3])
     loaded = load_config(config)
     assert (loaded.mode, loaded.bind) == ("edge", "0.0.0.0")
-    assert not list(root.rglob(".*.tmp-*"))
+    assert not list(root.rglob(".*.tmp"))
 
 
 def test_reinstall_replaces_the_binary_and_keeps_the_configuration(tmp_path: Path) -> None:

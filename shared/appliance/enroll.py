@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mekong.shared.appliance import tomlwrite
-from mekong.shared.appliance.files import fsync_dir, write_atomic
 from mekong.shared.config import ConfigError, load_config
+from mekong.shared.storage.files import fsync_dir, replace_file
 
 CONFIG = Path("/etc/mekong/mekong.toml")
 ENROLL_KEYS = {"hub_url", "token"}
@@ -101,7 +101,7 @@ def seed(config: Path, factory: Path, gid: int) -> bool:
     if config.exists():
         return False
     candidate = config.with_name(f".{config.name}.new")
-    write_atomic(candidate, factory.read_bytes(), 0o640)
+    replace_file(candidate, factory.read_bytes(), 0o640)
     os.chown(candidate, 0, gid)  # root's file, readable by the node through its group
     os.replace(candidate, config)
     fsync_dir(config.parent)
@@ -122,7 +122,7 @@ def apply(config: Path, settings: HubSettings) -> None:
 def _replace_checked(config: Path, text: str) -> None:
     candidate = config.with_name(f".{config.name}.new")
     stat = config.stat()
-    write_atomic(candidate, ("# changed by mekong enroll / firstboot\n" + text).encode(), 0o640)
+    replace_file(candidate, ("# changed by mekong enroll / firstboot\n" + text).encode(), 0o640)
     try:
         os.chown(candidate, stat.st_uid, stat.st_gid)
         load_config(candidate)

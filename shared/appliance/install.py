@@ -21,8 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mekong.shared.appliance.files import write_atomic
 from mekong.shared.config import ConfigError
+from mekong.shared.storage.files import copy_checked, fsync_dir, replace_file
 
 BINARY = "/opt/mekong/bin/mekong"
 CONFIG = "/etc/mekong/mekong.toml"
@@ -121,13 +121,15 @@ def install(layout: Layout, binary: Path) -> None:
 def _copy_binary(source: Path, target: Path) -> None:
     if source.resolve() == target.resolve():
         return  # already in place (an install run from the installed binary)
-    with open(source, "rb") as handle:
-        write_atomic(target, handle, 0o755)
+    copy_checked(source, target)  # temporary file, fsync, rename: never half a binary
+    os.chmod(target, 0o755)
+    fsync_dir(target.parent)
 
 
 def _write_resource(name: str, target: Path, mode: int) -> None:
-    text = resources.files("mekong.shared.appliance").joinpath(name).read_text()
-    write_atomic(target, text.encode(), mode)
+    text = resources.files("mekong.shared.appliance").joinpath(name).read_bytes()
+    replace_file(target, text, mode)
+    os.chmod(target, mode)  # whatever the installer's umask
 
 
 def _write_config(layout: Layout, gid: int) -> None:
@@ -135,7 +137,7 @@ def _write_config(layout: Layout, gid: int) -> None:
     if target.exists():
         return
     text = resources.files("mekong.shared.appliance").joinpath(f"config/{layout.mode}.toml")
-    write_atomic(target, text.read_bytes(), 0o640)
+    replace_file(target, text.read_bytes(), 0o640)
     os.chown(target, 0, gid)  # the node reads it through its group; a hub token may be in it
 
 
