@@ -8,6 +8,7 @@ VIEWER_STAMP := build/ohif/.mekong-viewer.json
 APT_RUN := fonts-dejavu-core libzbar0
 APT_TEST := dcmtk dicom3tools chromium ffmpeg poppler-utils slapd ldap-utils rsyslog rsyslog-gnutls systemd
 APT_FIRMWARE := debootstrap fdisk dosfstools mtools e2fsprogs udev systemd
+APT_FIRMWARE_BOOT := qemu-system-x86 ovmf
 # the single binary the appliance targets install (make binary builds it)
 MEKONG_BINARY ?= dist/mekong
 MODE ?= edge
@@ -15,7 +16,7 @@ APT_BENCH := orthanc
 APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test install firmware test-firmware lint bench bench-web bench-console bench-sync lock messages clean
+.PHONY: run test setup setup-test install firmware test-firmware test-firmware-boot lint bench bench-web bench-console bench-sync lock messages clean
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -57,6 +58,12 @@ test-firmware: setup-test
 	tools/apt-ensure.sh $(APT_FIRMWARE)
 	firmware/build.sh --binary $(MEKONG_BINARY) --no-kernel --out build/firmware-test
 	MEKONG_ROOTFS=build/firmware-test/rootfs $(BIN)/pytest -q tests/test_firmware_rootfs.py
+
+# The image booted in a VM (UEFI; KVM if present) with a stand-in binary and a USB enrollment
+# stick: read-only root, data partition, first boot, the sandboxed edge unit under its watchdog.
+test-firmware-boot: setup
+	tools/apt-ensure.sh $(APT_FIRMWARE) $(APT_FIRMWARE_BOOT)
+	firmware/boot-test/run.sh
 
 lint: setup
 	$(BIN)/ruff check .

@@ -4,11 +4,12 @@
 # docs/appliance.md describes the result; `make firmware` runs this as root.
 #
 #   firmware/build.sh [--binary dist/mekong] [--out build/firmware] [--arch amd64]
-#                     [--mirror URL] [--no-kernel] [--image]
+#                     [--mirror URL] [--no-kernel] [--image] [--overlay DIR]
 #
 # --no-kernel   a rootfs without kernel and boot loader (enough for the contents test)
 # --image       also a partitioned disk image OUT/mekong-edge-ARCH.img (GPT: EFI system partition
 #               with systemd-boot, root MEKONG-ROOT, data MEKONG-DATA); no loop devices needed
+# --overlay     a folder copied over the rootfs last (a site's udev rules, firmware/boot-test/)
 # arm64 on this amd64 machine needs qemu-user-static + binfmt-support (debootstrap --foreign,
 # then the second stage inside the chroot) and an arm64 binary; not wired here, see the docs.
 # ROOT_PASSWORD_HASH (a crypt(3) hash) unlocks root on the console for `mekong enroll`.
@@ -23,6 +24,7 @@ mirror=http://deb.debian.org/debian
 suite=bookworm
 kernel=1
 image=0
+overlay=""
 while [ $# -gt 0 ]; do
     case $1 in
         --binary) binary=$2; shift 2 ;;
@@ -31,7 +33,8 @@ while [ $# -gt 0 ]; do
         --mirror) mirror=$2; shift 2 ;;
         --no-kernel) kernel=0; shift ;;
         --image) image=1; shift ;;
-        *) echo "usage: $0 [--binary PATH] [--out DIR] [--arch amd64] [--mirror URL] [--no-kernel] [--image]" >&2; exit 2 ;;
+        --overlay) overlay=$(realpath "$2"); shift 2 ;;
+        *) echo "usage: $0 [--binary PATH] [--out DIR] [--arch amd64] [--mirror URL] [--no-kernel] [--image] [--overlay DIR]" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "firmware/build.sh: run as root (debootstrap, chroot)" >&2; exit 2; }
@@ -73,7 +76,9 @@ install_mekong() {
 configure() {
     log "overlay, services, read-only root"
     cp -a "$here/rootfs/." "$rootfs/"
+    [ -z "$overlay" ] || cp -a "$overlay/." "$rootfs/"
     echo mekong-edge > "$rootfs/etc/hostname"
+    install -d "$rootfs/boot/efi"  # a mount point: the read-only root cannot make one at boot
     ln -sf /run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
     in_root systemctl enable mekong-firstboot.service systemd-networkd.service \
         systemd-resolved.service systemd-timesyncd.service > /dev/null
@@ -117,7 +122,7 @@ boot_files() {
     cp "$vmlinuz" "$esp/vmlinuz" && cp "$initrd" "$esp/initrd.img"
     cp "$rootfs/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$esp/EFI/BOOT/BOOTX64.EFI"
     printf 'default mekong.conf\ntimeout 0\n' > "$esp/loader/loader.conf"
-    printf 'title Mekong edge\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=LABEL=MEKONG-ROOT ro quiet\n' \
+    printf 'title Mekong edge\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=LABEL=MEKONG-ROOT ro quiet console=tty0 console=ttyS0,115200\n' \
         > "$esp/loader/entries/mekong.conf"
 }
 
