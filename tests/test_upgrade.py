@@ -22,6 +22,7 @@ import pytest
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
+from mekong.shared.appliance.upgrade import writable
 from tests.conftest import ct_instances, index_digests, mekong_cli, storescu
 from tests.nodeproc import NodeProcess
 
@@ -238,3 +239,28 @@ def test_migrations_only_add(migration: Path) -> None:
         if name == "add_column":
             column = ast.unparse(call)
             assert "nullable=False" not in column or "server_default" in column, column
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path):
+    """A small tmpfs mounted read-only, like the edge box's root (needs root: skipped else)."""
+    mount_point = tmp_path / "root"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("mounting needs root")
+    (mount_point / "bin").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount_point)], check=True)
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_the_swap_on_a_read_only_root_remounts_it_for_the_swap_only(read_only_mount: Path) -> None:
+    folder = read_only_mount / "bin"
+    with pytest.raises(OSError):
+        (folder / "before").touch()
+    with writable(folder):
+        (folder / "mekong").write_text("new")
+    with pytest.raises(OSError):
+        (folder / "after").touch()
+    assert (folder / "mekong").read_text() == "new"

@@ -17,6 +17,7 @@ Steps, each safe to be interrupted:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -24,7 +25,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,17 +109,19 @@ def _running_version(installed: Installed) -> str:
 def _stage_and_swap(installed: Installed, new: Path) -> None:
     folder = installed.binary.parent
     staged = folder / f".{installed.binary.name}.new"
-    copy_checked(new, staged)
-    os.chmod(staged, 0o755)
-    _link_replacing(installed.binary, installed.previous)
-    os.replace(staged, installed.binary)
-    fsync_dir(folder)
+    with writable(folder):
+        copy_checked(new, staged)
+        os.chmod(staged, 0o755)
+        _link_replacing(installed.binary, installed.previous)
+        os.replace(staged, installed.binary)
+        fsync_dir(folder)
 
 
 def _roll_back(installed: Installed, old_version: str, timeout: float) -> None:
-    _link_replacing(installed.binary, installed.failed)
-    _link_replacing(installed.previous, installed.binary)
-    fsync_dir(installed.binary.parent)
+    with writable(installed.binary.parent):
+        _link_replacing(installed.binary, installed.failed)
+        _link_replacing(installed.previous, installed.binary)
+        fsync_dir(installed.binary.parent)
     restarted = time.monotonic()
     installed.restart()
     problem = wait_healthy(installed, old_version, restarted, timeout)
@@ -135,6 +138,30 @@ def _link_replacing(source: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.link(source, tmp)
     os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def writable(folder: Path) -> Iterator[None]:
+    """The edge box's root file system is read-only (firmware/): remount the one holding
+    ``folder`` read-write for the swap, and read-only again after, whatever happened."""
+    if not os.statvfs(folder).f_flag & os.ST_RDONLY:
+        yield
+        return
+    mount_point = folder
+    while not os.path.ismount(mount_point):
+        mount_point = mount_point.parent
+    _remount(mount_point, "rw")
+    try:
+        yield
+    finally:
+        _remount(mount_point, "ro")
+
+
+def _remount(mount_point: Path, how: str) -> None:
+    done = subprocess.run(["mount", "-o", f"remount,{how}", str(mount_point)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    if done.returncode != 0:
+        raise UpgradeError(f"cannot remount {mount_point} {how}: {done.stderr.strip()}")
 
 
 def wait_healthy(installed: Installed, version: str, since: float, timeout: float) -> str | None:
