@@ -44,10 +44,11 @@ from mekong.shared.storage.blobs import blob_path
 from mekong.shared.storage.files import copy_checked, file_digest, fsync_dir, fsync_path
 
 # Data-directory entries that are not state: the blob store (copied by digest), the live index
-# (copied through the backup API), and work areas a restart rebuilds or discards.
+# (copied through the backup API), work areas a restart rebuilds or discards, and ``.cache``
+# (the service user's home is the data directory: the onefile binary unpacks itself there).
 NOT_STATE = {
     "blobs", "tmp", "holds", "index.db", "index.db-wal", "index.db-shm", "blobs.lock",
-    "last-start", "capture", "uploads", "restore-incomplete",
+    "last-start", "capture", "uploads", "restore-incomplete", ".cache",
 }  # fmt: skip
 ATTEMPTS = 5
 
