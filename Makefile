@@ -13,10 +13,13 @@ APT_FIRMWARE_BOOT := qemu-system-x86 ovmf
 MEKONG_BINARY ?= dist/mekong
 MODE ?= edge
 APT_BENCH := orthanc
+APT_BUILD := gcc ccache patchelf time
+BUILD_STAMP := $(VENV)/.build-installed
 APT_BENCH_WEB := orthanc orthanc-dicomweb
 export TCP_NODELAY := 1
 
-.PHONY: run test setup setup-test install firmware test-firmware test-firmware-boot lint bench bench-web bench-console bench-sync lock messages clean
+.PHONY: run test setup setup-test install firmware test-firmware test-firmware-boot lint bench bench-web \
+	bench-console bench-sync lock messages clean setup-build binary binary-dist test-binary bench-binary
 
 run: setup
 	$(BIN)/mekong serve --mode edge --data ./data
@@ -65,6 +68,34 @@ test-firmware-boot: setup
 	tools/apt-ensure.sh $(APT_FIRMWARE) $(APT_FIRMWARE_BOOT)
 	firmware/boot-test/run.sh
 
+# The single binary (docs/binary.md): Nuitka, pinned in requirements-build.lock; C compiler
+# caches in build/ so rebuilds are fast.
+setup-build: setup $(BUILD_STAMP)
+	tools/apt-ensure.sh $(APT_BUILD)
+
+$(BUILD_STAMP): requirements-build.lock $(STAMP)
+	$(BIN)/pip install -q -r requirements-build.lock
+	touch $@
+
+# One file to copy onto a box: dist/mekong (compressed; unpacks once into ~/.cache/mekong).
+binary: setup-build
+	$(BIN)/python -m tools.binary.build onefile
+
+# The same build as a folder (no compression step): dist/mekong.dist/mekong.
+binary-dist: setup-build
+	$(BIN)/python -m tools.binary.build standalone
+
+# The archive core's DIMSE + DICOMweb integration tests against the folder build.
+BINARY_TESTS := tests/test_binary.py tests/test_dimse_dcmtk.py tests/test_dicomweb_errors.py \
+	tests/test_dicomweb_frames.py tests/test_dicomweb_qido.py tests/test_dicomweb_rendered.py \
+	tests/test_dicomweb_stow.py tests/test_dicomweb_wado.py tests/test_crash_safety.py \
+	tests/test_workers.py tests/test_charsets.py
+test-binary: setup-test binary-dist
+	MEKONG_BINARY=$(CURDIR)/dist/mekong.dist/mekong $(BIN)/pytest $(BINARY_TESTS)
+
+bench-binary: setup-build
+	$(BIN)/python -m tools.bench.binary
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -99,4 +130,4 @@ messages: setup
 		-i $(CONSOLE)/locales/messages.pot -d $(CONSOLE)/locales -l $$lang; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build/ohif
+	rm -rf $(VENV) .pytest_cache .ruff_cache build/ohif build/nuitka build/binary-src dist

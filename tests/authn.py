@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 
 import requests
 
-from tests.nodeproc import NodeProcess
+from tests.nodeproc import NodeProcess, mekong_command, mekong_env
 
 STRONG = "Sông-Cửu-Long-2026"  # meets the policy, not a dictionary word
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mekong.shared.cli", *args], capture_output=True, text=True,
-        timeout=60,
+        mekong_command(*args), capture_output=True, text=True, env=mekong_env(), timeout=60,
     )  # fmt: skip
 
 

@@ -7,7 +7,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,7 +15,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.nodeproc import AE_TITLE, NodeProcess, peer_env
+from tests.nodeproc import AE_TITLE, NodeProcess, mekong_command, mekong_env, peer_env
 from tools import gendata
 
 
@@ -131,8 +130,7 @@ def config_args(path: Path, **dicom: str | int) -> list[str]:
 
 def mekong_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mekong.shared.cli", *args],
-        capture_output=True, text=True, env=peer_env(), timeout=60,
+        mekong_command(*args), capture_output=True, text=True, env=mekong_env(), timeout=60,
     )  # fmt: skip
 
 

@@ -1,4 +1,8 @@
-"""Run a real Mekong node as a subprocess on free loopback ports, for tests and benchmarks."""
+"""Run a real Mekong node as a subprocess on free loopback ports, for tests and benchmarks.
+
+With ``MEKONG_BINARY`` set (``make test-binary``), nodes and ``mekong`` commands run that built
+binary instead, in a clean environment: no venv, no PYTHONPATH, only the system PATH.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,20 @@ def free_port() -> int:
 def peer_env() -> dict[str, str]:
     """Environment for DCMTK tools: TCP_NODELAY=1 or they stall ~45 ms per message here."""
     return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def mekong_command(*args: str) -> list[str]:
+    """The ``mekong`` command line: the built binary if ``MEKONG_BINARY`` is set, else this
+    Python's ``-m mekong.shared.cli``."""
+    binary = os.environ.get("MEKONG_BINARY")
+    return [binary, *args] if binary else [sys.executable, "-m", "mekong.shared.cli", *args]
+
+
+def mekong_env() -> dict[str, str]:
+    """The environment of a node or ``mekong`` command (see ``mekong_command``)."""
+    if not os.environ.get("MEKONG_BINARY"):
+        return peer_env()
+    return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "TCP_NODELAY": "1"}
 
 
 _PORTS = ("http_port", "dicom_port", "hl7_port", "mtls_port")
@@ -82,16 +100,15 @@ class NodeProcess:
     def _start_once(self, timeout: float) -> NodeProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child process owns it
-        command = [
-            sys.executable, "-m", "mekong.shared.cli", "serve",
-            "--mode", self.mode, "--data", str(self.data_dir), "--bind", "127.0.0.1",
+        command = mekong_command(
+            "serve", "--mode", self.mode, "--data", str(self.data_dir), "--bind", "127.0.0.1",
             "--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port),
             "--hl7-port", str(self.hl7_port), *self._trust_args(), *self.extra_args,
-        ]  # fmt: skip
+        )  # fmt: skip
         if self.mode == "hub":
             command += ["--mtls-port", str(self.mtls_port)]
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=log, env={**peer_env(), **self.env}
+            command, stdout=log, stderr=log, env={**mekong_env(), **self.env}
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

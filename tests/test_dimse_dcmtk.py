@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pydicom
 import pytest
 
 from tests.conftest import dcmtk
-from tests.nodeproc import AE_TITLE, NodeProcess, free_port, peer_env
+from tests.nodeproc import AE_TITLE, NodeProcess, free_port, mekong_command, mekong_env, peer_env
 from tools import gendata
 from tools.gendata import decoded_pixels
 
@@ -161,9 +160,9 @@ def test_move_series_to_a_storescp(loaded: NodeProcess, dataset_dir: Path, tmp_p
     out.mkdir()
     port = free_port()
     add = subprocess.run(
-        [sys.executable, "-m", "mekong.shared.cli", "ae", "add", "DEST", "--host", "127.0.0.1",
-         "--port", str(port), "--data", str(loaded.data_dir)],
-        capture_output=True, text=True, env=peer_env(), timeout=60,
+        mekong_command("ae", "add", "DEST", "--host", "127.0.0.1", "--port", str(port),
+                       "--data", str(loaded.data_dir)),
+        capture_output=True, text=True, env=mekong_env(), timeout=60,
     )  # fmt: skip
     assert add.returncode == 0, add.stderr
     receiver = subprocess.Popen(
