@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import pydicom
 import pytest
 from alembic.script import ScriptDirectory
 from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
 from tests.conftest import dcmtk
 from tests.dicomweb_support import Uids, http, image, pixel_spread, storescu
@@ -27,8 +29,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "shared" / "db" / "migrations
 CODEC_FILES = {
     "j2k-lossless": ("MR_small_jp2klossless.dcm", "-xv"),
     "j2k-lossy": ("JPEG2000.dcm", "-xw"),
-    "jpeg-ls-lossless": ("MR_small_jpeg_ls_lossless.dcm", "-xs"),
-    "jpeg-ls-near-lossless": ("JPEGLSNearLossless_16.dcm", "-xt"),
+    "jpeg-ls-lossless": ("MR_small_jpeg_ls_lossless.dcm", "-xt"),
+    "jpeg-ls-near-lossless": ("JPEGLSNearLossless_16.dcm", "-xu"),
 }
 
 
@@ -106,12 +108,22 @@ def test_echoscu(node: NodeProcess) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def archivable(filename: str, out: Path) -> Path:
+    """The test file with the study/series UIDs some of them lack; pixel data untouched."""
+    ds = pydicom.dcmread(get_testdata_file(filename))
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if keyword not in ds:
+            setattr(ds, keyword, generate_uid())
+    ds.save_as(out / filename, enforce_file_format=True)
+    return out / filename
+
+
 @pytest.mark.parametrize("name", CODEC_FILES)
-def test_node_decodes_compressed_pixels(node: NodeProcess, name: str) -> None:
+def test_node_decodes_compressed_pixels(node: NodeProcess, name: str, tmp_path: Path) -> None:
     """storescu sends the file in its own transfer syntax; the node renders it to a PNG,
     which needs its JPEG 2000 / JPEG-LS decoder."""
     filename, propose = CODEC_FILES[name]
-    path = Path(get_testdata_file(filename))
+    path = archivable(filename, tmp_path)
     storescu(node, [path], propose)
     uids = Uids.of(path)
     reply = http(node, f"{uids.path}/rendered", {"Accept": "image/png"})
