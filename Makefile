@@ -81,7 +81,7 @@ $(BUILD_STAMP): requirements-build.lock $(STAMP)
 binary: setup-build
 	$(BIN)/python -m tools.binary.build onefile
 
-# The same build as a folder (no compression step): dist/mekong.dist/mekong.
+# The same build as a folder (no compression step): dist/mekong.dist/mekong.bin.
 binary-dist: setup-build
 	$(BIN)/python -m tools.binary.build standalone
 
@@ -89,9 +89,9 @@ binary-dist: setup-build
 BINARY_TESTS := tests/test_binary.py tests/test_dimse_dcmtk.py tests/test_dicomweb_errors.py \
 	tests/test_dicomweb_frames.py tests/test_dicomweb_qido.py tests/test_dicomweb_rendered.py \
 	tests/test_dicomweb_stow.py tests/test_dicomweb_wado.py tests/test_crash_safety.py \
-	tests/test_workers.py tests/test_charsets.py
+	tests/test_workers.py tests/test_charsets.py tests/test_bad_input.py tests/test_viewer.py
 test-binary: setup-test binary-dist
-	MEKONG_BINARY=$(CURDIR)/dist/mekong.dist/mekong $(BIN)/pytest $(BINARY_TESTS)
+	MEKONG_BINARY=$(CURDIR)/dist/mekong.dist/mekong.bin $(BIN)/pytest $(BINARY_TESTS)
 
 bench-binary: setup-build
 	$(BIN)/python -m tools.bench.binary

@@ -3,7 +3,7 @@
     .venv/bin/python -m tools.bench.binary [--starts 5] [--out FILE]
 
 For the venv and each build in dist/ (``make binary``: dist/mekong; ``make binary-dist``:
-dist/mekong.dist/mekong): the size on disk (the file, or the folder), the time from exec to the
+dist/mekong.dist/mekong.bin): the size on disk (the file, or the folder), the time from exec to the
 first HTTP 200 on ``/api/health`` (median of ``--starts`` starts of an edge node, each on a
 fresh data dir), and the memory of the node's processes once every component is running (the
 onefile launcher, the node, its DICOM worker), as RSS and PSS summed over them. The binaries
@@ -50,8 +50,8 @@ class Start:
 def variants() -> list[Variant]:
     found = [Variant("venv", [str(VENV_PYTHON), "-m", "mekong.shared.cli"], None, False)]
     folder = ROOT / "dist" / "mekong.dist"
-    if (folder / "mekong").is_file():
-        found.append(Variant("standalone folder", [str(folder / "mekong")], folder))
+    if (folder / "mekong.bin").is_file():
+        found.append(Variant("standalone folder", [str(folder / "mekong.bin")], folder))
     onefile = ROOT / "dist" / "mekong"
     if onefile.is_file():
         found.append(Variant("onefile", [str(onefile)], onefile))

@@ -1,5 +1,5 @@
 """Build the ``mekong`` binary with Nuitka: ``onefile`` → ``dist/mekong``, ``standalone`` →
-``dist/mekong.dist/mekong``. Both builds share the inclusion rules below (docs/binary.md says
+``dist/mekong.dist/mekong.bin``. Both builds share the inclusion rules below (docs/binary.md says
 what breaks without each). Run with the project's venv: ``python -m tools.binary.build MODE``.
 """
 
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 DIST = ROOT / "dist"
 ENTRY = Path(__file__).with_name("entry.py")
+EXE = "mekong.bin"
 # The repo folders behind the package names (pyproject's package-dir); the editable install's
 # import hook is invisible to Nuitka, so it compiles from a tree of links with the real layout.
 PACKAGE_DIRS = {"shared": ROOT / "shared", "edge": ROOT / "edge", "central": ROOT / "central"}
@@ -27,13 +28,26 @@ SOURCE_TREE = BUILD / "binary-src"
 BYTECODE = (
     "aiohappyeyeballs", "aiohttp", "aiohttp_jinja2", "aiosignal", "aiosqlite", "alembic",
     "argon2", "attr", "attrs", "av", "babel", "certifi", "cffi", "charset_normalizer",
-    "cryptography", "defusedxml", "fontTools", "fpdf", "frozenlist", "hl7", "idna", "ifaddr",
-    "jinja2", "jpeg_ls", "ldap3", "libjpeg", "mako", "markupsafe", "multidict", "numpy",
+    "cryptography", "defusedxml", "fontTools", "fpdf", "frozenlist", "gdcm", "_gdcm", "hl7",
+    "idna", "ifaddr", "jinja2", "jpeg_ls", "ldap3", "libjpeg", "mako", "markupsafe", "multidict",
+    "numpy",
     "openjpeg", "PIL", "propcache", "pyasn1", "pydicom", "pylibjpeg", "pynetdicom", "pyzbar",
     "qrcode", "rle", "sqlalchemy", "typing_extensions", "watchdog", "yarl", "zeroconf",
 )  # fmt: skip
+# Libraries that read their own version or plugins from package metadata at import time (a
+# compiled module gets the answer baked in at build time, bytecode asks at run time).
+METADATA = (
+    "alembic", "argon2-cffi", "attrs", "mako", "markupsafe", "pydicom", "pyjpegls", "pylibjpeg",
+    "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pynetdicom", "sqlalchemy",
+)  # fmt: skip
 NOFOLLOW = (
-    "*.tests", "*.test", "*.testing", "pynetdicom.apps", "pydicom.examples",
+    # Test suites shipped inside the wheels (not "*.tests": jinja2.tests is Jinja's run time).
+    "numpy.tests", "numpy.*.tests", "pynetdicom.tests", "pynetdicom.apps", "pylibjpeg.tests",
+    "pylibjpeg.tools.tests", "openjpeg.tests", "libjpeg.tests", "rle.tests", "jpeg_ls.tests",
+    "aiosqlite.tests", "greenlet.tests", "pyzbar.tests", "qrcode.tests", "*.testing",
+    # Optional imports the node never uses: Mako's error highlighting (330 modules of C),
+    # pydicom's test-file downloader, numpy's Fortran tools, Babel's extractor plugins.
+    "pygments", "requests", "numpy.f2py", "numpy.distutils", "pkg_resources",
     "sqlalchemy.dialects.mysql", "sqlalchemy.dialects.oracle", "sqlalchemy.dialects.mssql",
     # Alembic runs the migrations from their .py files (raw dir below), never by module name.
     "mekong.shared.db.migrations",
@@ -42,13 +56,16 @@ NOFOLLOW = (
 NO_DATA = (
     "babel/locale-data/[!erv]*", "babel/locale-data/e[!n]*", "babel/locale-data/r[!o]*",
     "babel/locale-data/ro[!o]*", "babel/locale-data/v[!i]*", "pydicom/data/test_files",
-    "mekong/shared/console/babel.cfg", "mekong/shared/console/locales/*.pot",
+    "pydicom/data/charset_files",
+    "mekong/shared/console/babel.cfg", "mekong/shared/console/locales/*.pot", "*/__pycache__/*",
 )  # fmt: skip
 
 ONEFILE = (
     # Unpacked once per version into ~/.cache/mekong/<version> and reused (CRC-checked) after,
     # instead of into a new temporary folder at every start.
     "--onefile-tempdir-spec={CACHE_DIR}/mekong/{VERSION}",
+    # SIGTERM reaches the node as SIGINT (the same drain); its supervisor decides when to kill.
+    "--onefile-child-grace-time=infinity",
 )
 
 
@@ -58,7 +75,8 @@ def version() -> str:
 
 def nuitka_flags(mode: str, output: Path) -> list[str]:
     return [
-        f"--mode={mode}", "--jobs=2", f"--output-dir={output}", "--output-filename=mekong",
+        # Not "mekong": in the folder that name is the package directory of the data files.
+        f"--mode={mode}", "--jobs=2", f"--output-dir={output}", f"--output-filename={EXE}",
         "--assume-yes-for-downloads", "--product-name=mekong", f"--product-version={version()}",
         *(ONEFILE if mode == "onefile" else ()),
         # The mode packages and their route modules are imported by name at run time.
@@ -66,13 +84,12 @@ def nuitka_flags(mode: str, output: Path) -> list[str]:
         "--include-package-data=mekong.shared", "--include-package-data=mekong.edge",
         f"--include-raw-dir={ROOT / 'shared/db/migrations'}=mekong/shared/db/migrations",
         f"--include-data-dir={BUILD / 'ohif'}=mekong/build/ohif",  # viewer.DEFAULT_DIR
-        # pydicom finds its pixel decoders/encoders by name, pylibjpeg its plugins by metadata.
-        "--include-package=pydicom.pixels",
-        *(
-            f"--include-distribution-metadata={dist}"
-            for dist in ("pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "pylibjpeg-rle")
-        ),
+        # pydicom finds its pixel decoders/encoders by name, pylibjpeg its plugins by metadata;
+        # `import pydicom` reads pydicom/data/urls.json (its examples), rendering its palettes.
+        "--include-package=pydicom.pixels", "--include-package-data=pydicom",
+        *(f"--include-distribution-metadata={dist}" for dist in METADATA),
         "--include-module=_json", "--include-module=_bisect",
+        "--include-module=jinja2.ext",  # the console's i18n extension, named in a string
         *(f"--noinclude-custom-mode={name}:bytecode" for name in BYTECODE),
         *(f"--nofollow-import-to={name}" for name in NOFOLLOW),
         *(f"--noinclude-data-files={pattern}" for pattern in NO_DATA),
@@ -113,12 +130,12 @@ def install(mode: str, output: Path) -> Path:
     DIST.mkdir(exist_ok=True)
     if mode == "onefile":
         target = DIST / "mekong"
-        os.replace(output / "mekong", target)
+        os.replace(output / EXE, target)
         return target
     folder = DIST / "mekong.dist"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.move(output / "entry.dist", folder)
-    return folder / "mekong"
+    return folder / EXE
 
 
 def main() -> None:
