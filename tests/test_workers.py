@@ -31,7 +31,7 @@ def test_two_receivers_share_the_port_and_die_with_the_node(node_factory, tmp_pa
     node: NodeProcess = node_factory(extra_args=["--config", str(config)]).start()
     assert node.health()["components"]["dimse-workers"] == "running"
     assert node.process is not None
-    workers = [p for p in _children(node.process.pid) if b"spawn_main" in _cmdline(p)]
+    workers = [p for p in _children(node.process.pid) if _spawned(_cmdline(p))]
     assert len(workers) == 1
 
     folders = [gendata.ct_series(tmp_path / f"s{i}", count=15, rows=128, cols=128,
@@ -50,6 +50,12 @@ def test_two_receivers_share_the_port_and_die_with_the_node(node_factory, tmp_pa
     while any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "a DICOM worker outlived the node"
         time.sleep(0.1)
+
+
+def _spawned(cmdline: bytes) -> bool:
+    """A multiprocessing ``spawn`` child: ``python -c '...spawn_main...'`` from a venv, or
+    ``<binary> --multiprocessing-fork`` from the Nuitka binary (not its resource tracker)."""
+    return b"spawn_main" in cmdline or b"--multiprocessing-fork" in cmdline
 
 
 def _cmdline(pid: int) -> bytes:
