@@ -37,8 +37,8 @@ BYTECODE = (
 # Libraries that read their own version or plugins from package metadata at import time (a
 # compiled module gets the answer baked in at build time, bytecode asks at run time).
 METADATA = (
-    "alembic", "argon2-cffi", "attrs", "mako", "markupsafe", "pydicom", "pyjpegls", "pylibjpeg",
-    "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pynetdicom", "sqlalchemy",
+    "alembic", "argon2-cffi", "attrs", "Mako", "MarkupSafe", "pydicom", "pyjpegls", "pylibjpeg",
+    "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pynetdicom", "SQLAlchemy",
 )  # fmt: skip
 NOFOLLOW = (
     # Test suites shipped inside the wheels (not "*.tests": jinja2.tests is Jinja's run time).
