@@ -6,6 +6,7 @@ what breaks without each). Run with the project's venv: ``python -m tools.binary
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -55,18 +56,33 @@ NOFOLLOW = (
 # Babel ships ~800 locales; the console speaks Vietnamese and English (+ their "root" parent).
 NO_DATA = (
     "babel/locale-data/[!erv]*", "babel/locale-data/e[!n]*", "babel/locale-data/r[!o]*",
-    "babel/locale-data/ro[!o]*", "babel/locale-data/v[!i]*", "pydicom/data/test_files",
-    "pydicom/data/charset_files",
+    "babel/locale-data/ro[!o]*", "babel/locale-data/v[!i]*",
+    "pydicom/data/test_files", "pydicom/data/charset_files",  # test data only
     "mekong/shared/console/babel.cfg", "mekong/shared/console/locales/*.pot", "*/__pycache__/*",
 )  # fmt: skip
 
-ONEFILE = (
-    # Unpacked once per version into ~/.cache/mekong/<version> and reused (CRC-checked) after,
-    # instead of into a new temporary folder at every start.
-    "--onefile-tempdir-spec={CACHE_DIR}/mekong/{VERSION}",
-    # SIGTERM reaches the node as SIGINT (the same drain); its supervisor decides when to kill.
-    "--onefile-child-grace-time=infinity",
-)
+
+def onefile_flags() -> list[str]:
+    return [
+        # Unpacked once into ~/.cache/mekong/<version>-<build> and reused after, instead of into
+        # a new temporary folder at every start. One folder per build: a new build never
+        # rewrites the files of one that is still running.
+        f"--onefile-tempdir-spec={{CACHE_DIR}}/mekong/{{VERSION}}-{build_id()}",
+        # SIGTERM reaches the node as SIGINT (the same drain); its supervisor decides when to
+        # kill it, not the launcher after 5 s.
+        "--onefile-child-grace-time=infinity",
+    ]
+
+
+def build_id() -> str:
+    """The commit, plus a digest of uncommitted changes: the same sources, the same id."""
+    commit = git("rev-parse", "--short=12", "HEAD").decode().strip()
+    changes = git("diff", "HEAD")
+    return f"{commit}-{hashlib.sha256(changes).hexdigest()[:8]}" if changes else commit
+
+
+def git(*args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, check=True).stdout
 
 
 def version() -> str:
@@ -78,7 +94,7 @@ def nuitka_flags(mode: str, output: Path) -> list[str]:
         # Not "mekong": in the folder that name is the package directory of the data files.
         f"--mode={mode}", "--jobs=2", f"--output-dir={output}", f"--output-filename={EXE}",
         "--assume-yes-for-downloads", "--product-name=mekong", f"--product-version={version()}",
-        *(ONEFILE if mode == "onefile" else ()),
+        *(onefile_flags() if mode == "onefile" else ()),
         # The mode packages and their route modules are imported by name at run time.
         *(f"--include-package=mekong.{name}" for name in PACKAGE_DIRS),
         "--include-package-data=mekong.shared", "--include-package-data=mekong.edge",
