@@ -77,7 +77,7 @@ $(BUILD_STAMP): requirements-build.lock $(STAMP)
 	$(BIN)/pip install -q -r requirements-build.lock
 	touch $@
 
-# One file to copy onto a box: dist/mekong (compressed; unpacks once into ~/.cache/mekong).
+# One file to copy onto a box: dist/mekong (compressed; unpacks once into ~/.cache/mekong/).
 binary: setup-build
 	$(BIN)/python -m tools.binary.build onefile
 
@@ -85,11 +85,13 @@ binary: setup-build
 binary-dist: setup-build
 	$(BIN)/python -m tools.binary.build standalone
 
-# The archive core's DIMSE + DICOMweb integration tests against the folder build.
+# The binary's smoke test, the archive core's DIMSE + DICOMweb integration tests, the upgrade to
+# it and its sd_notify, all against the folder build in a clean environment (tests/nodeproc.py).
 BINARY_TESTS := tests/test_binary.py tests/test_dimse_dcmtk.py tests/test_dicomweb_errors.py \
 	tests/test_dicomweb_frames.py tests/test_dicomweb_qido.py tests/test_dicomweb_rendered.py \
 	tests/test_dicomweb_stow.py tests/test_dicomweb_wado.py tests/test_crash_safety.py \
-	tests/test_workers.py tests/test_charsets.py tests/test_bad_input.py tests/test_viewer.py
+	tests/test_workers.py tests/test_charsets.py tests/test_bad_input.py tests/test_viewer.py \
+	tests/test_upgrade.py tests/test_sdnotify.py
 test-binary: setup-test binary-dist
 	MEKONG_BINARY=$(CURDIR)/dist/mekong.dist/mekong.bin $(BIN)/pytest $(BINARY_TESTS)
 
