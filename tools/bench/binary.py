@@ -6,7 +6,8 @@ For the venv and each build in dist/ (``make binary``: dist/mekong; ``make binar
 dist/mekong.dist/mekong.bin): the size on disk (the file, or the folder), the time from exec to the
 first HTTP 200 on ``/api/health`` (median of ``--starts`` starts of an edge node, each on a
 fresh data dir), and the memory of the node's processes once every component is running (the
-onefile launcher, the node, its DICOM worker), as RSS and PSS summed over them. The binaries
+onefile launcher, the node, its DICOM worker), as RSS, PSS and anonymous PSS (memory not
+backed by a file) summed over them. The binaries
 run in a clean environment with a temporary HOME, so the onefile's first start unpacks into an
 empty cache (reported on its own) and the others reuse it. Prints a Markdown table.
 """
@@ -45,6 +46,7 @@ class Start:
     first_200: float
     rss: int
     pss: int
+    anon: int  # PSS of anonymous memory: what the processes really own (no mapped files)
 
 
 def variants() -> list[Variant]:
@@ -97,9 +99,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def memory(pid: int) -> tuple[int, int]:
-    """RSS and PSS in bytes, summed over the process tree."""
-    rss = pss = 0
+def memory(pid: int) -> tuple[int, int, int]:
+    """RSS, PSS and anonymous PSS in bytes, summed over the process tree."""
+    rss = pss = anon = 0
     for process in descendants(pid):
         try:
             rollup = Path(f"/proc/{process}/smaps_rollup").read_text().splitlines()
@@ -108,7 +110,8 @@ def memory(pid: int) -> tuple[int, int]:
         values = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in rollup[1:]}
         rss += values.get("Rss", 0)
         pss += values.get("Pss", 0)
-    return rss, pss
+        anon += values.get("Pss_Anon", 0)
+    return rss, pss, anon
 
 
 def start_once(variant: Variant, home: Path) -> Start:
@@ -129,8 +132,7 @@ def start_once(variant: Variant, home: Path) -> Start:
         first_200 = wait_for(process, port, log, lambda health: True) - began
         wait_for(process, port, log, lambda health: health["status"] == "ok")
         time.sleep(SETTLE)
-        rss, pss = memory(process.pid)
-        return Start(first_200, rss, pss)
+        return Start(first_200, *memory(process.pid))
     finally:
         process.terminate()
         process.wait(60)
@@ -168,7 +170,8 @@ def row(name: str, variant: Variant, runs: list[Start]) -> str:
         f"| {name} | {size_of(variant.size_path)} "
         f"| {statistics.median(r.first_200 for r in runs):.2f} s "
         f"| {statistics.median(r.rss for r in runs) / mb:.0f} MB "
-        f"| {statistics.median(r.pss for r in runs) / mb:.0f} MB |"
+        f"| {statistics.median(r.pss for r in runs) / mb:.0f} MB "
+        f"| {statistics.median(r.anon for r in runs) / mb:.0f} MB |"
     )
 
 
@@ -178,8 +181,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     lines = [
-        "| variant | size | exec → first HTTP 200 (median) | RSS, all processes | PSS |",
-        "|---|---|---|---|---|",
+        "| variant | size | exec → first HTTP 200 (median) | RSS, all processes | PSS | anon PSS |",
+        "|---|---|---|---|---|---|",
     ]
     for variant in variants():
         lines += measure(variant, args.starts)
