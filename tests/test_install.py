@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from mekong.shared.appliance.install import Layout, install
 from mekong.shared.config import load_config
+from tests.nodeproc import mekong_command, mekong_env
 
 
 def _binary(tmp_path: Path, text: str) -> Path:
@@ -18,8 +18,8 @@ def _binary(tmp_path: Path, text: str) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "mekong.shared.cli", "install", *args]
-    return subprocess.run(command, capture_output=True, text=True)
+    command = mekong_command("install", *args)
+    return subprocess.run(command, capture_output=True, text=True, env=mekong_env())
 
 
 def _entry(root: Path, table: str, name: str) -> list[str]:

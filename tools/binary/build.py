@@ -100,6 +100,9 @@ def nuitka_flags(mode: str, output: Path) -> list[str]:
         "--include-package-data=mekong.shared", "--include-package-data=mekong.edge",
         f"--include-raw-dir={ROOT / 'shared/db/migrations'}=mekong/shared/db/migrations",
         f"--include-data-dir={BUILD / 'ohif'}=mekong/build/ohif",  # viewer.DEFAULT_DIR
+        # `mekong install` reads the units through a link (appliance/systemd → systemd/), and
+        # package data does not follow links to folders.
+        f"--include-data-dir={ROOT / 'systemd'}=mekong/shared/appliance/systemd",
         # pydicom finds its pixel decoders/encoders by name, pylibjpeg its plugins by metadata;
         # `import pydicom` reads pydicom/data/urls.json (its examples), rendering its palettes.
         "--include-package=pydicom.pixels", "--include-package-data=pydicom",
