@@ -91,7 +91,7 @@ BINARY_TESTS := tests/test_binary.py tests/test_dimse_dcmtk.py tests/test_dicomw
 	tests/test_dicomweb_frames.py tests/test_dicomweb_qido.py tests/test_dicomweb_rendered.py \
 	tests/test_dicomweb_stow.py tests/test_dicomweb_wado.py tests/test_crash_safety.py \
 	tests/test_workers.py tests/test_charsets.py tests/test_bad_input.py tests/test_viewer.py \
-	tests/test_upgrade.py tests/test_sdnotify.py tests/test_install.py
+	tests/test_upgrade.py tests/test_sdnotify.py tests/test_install.py tests/test_backup.py
 test-binary: setup-test binary-dist
 	MEKONG_BINARY=$(CURDIR)/dist/mekong.dist/mekong.bin $(BIN)/pytest $(BINARY_TESTS)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +26,7 @@ from tests.conftest import (
     mekong_cli,
     storescu,
 )
-from tests.nodeproc import NodeProcess, peer_env
+from tests.nodeproc import NodeProcess, mekong_command, mekong_env
 from tools import gendata
 
 
@@ -229,10 +228,8 @@ def test_a_backup_killed_midway_leaves_nothing_restorable_and_the_next_one_compl
 ) -> None:
     dest = tmp_path / "nas"
     running = subprocess.Popen(
-        [sys.executable, "-m", "mekong.shared.cli", "backup", "--data", str(archive),
-         "--to", str(dest)],
-        env=peer_env(),
-    )  # fmt: skip
+        mekong_command("backup", "--data", str(archive), "--to", str(dest)), env=mekong_env()
+    )
     while not list((dest / "snapshots").glob(".partial-*/index.db")) and running.poll() is None:
         time.sleep(0.005)
     running.kill()
