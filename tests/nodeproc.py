@@ -92,7 +92,7 @@ class NodeProcess:
             try:
                 return self._start_once(timeout)
             except RuntimeError as exc:
-                if "address already in use" not in str(exc) or attempt == attempts:
+                if "address already in use" not in str(exc).lower() or attempt == attempts:
                     raise
                 self._draw_ports()
         raise AssertionError("unreachable")
